@@ -1,0 +1,133 @@
+// The shared machinery behind every op: input checks, dtype dispatch, broadcasting, saving
+// tensors for backward and recording nodes. Internal to autograd/.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../grad_mode.hpp"
+#include "../node.hpp"
+#include "../ops.hpp"
+#include "tensor_impl.hpp"
+
+namespace xgrad::detail {
+
+// ---- Dtype dispatch: the switch happens once per op, never per element -----------------------
+// Calls f(T{}) with T = float or double.
+template <class F>
+decltype(auto) dispatch(Dtype d, F&& f) {
+  if (d == kFloat32) return std::forward<F>(f)(float{});
+  return std::forward<F>(f)(double{});
+}
+
+// ---- Shapes ------------------------------------------------------------------------------------
+template <class S>
+Shape to_shape(const S& s) {
+  return Shape(s.begin(), s.end());
+}
+template <class S1, class S2>
+bool shapes_equal(const S1& a, const S2& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+std::size_t numel_of(const Shape& s);
+
+// ---- Input checks (each throws xgrad::Error naming `op`) ---------------------------------------
+TensorImpl& checked(const Tensor& t, const char* op, const char* arg = "input");
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// Wraps a possibly negative dim into [0, rank).
+std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank);
+// numpy broadcasting of two shapes.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+std::string shapes_str(const Tensor& a, const Tensor& b);
+// "[2, -1]" for a list of requested sizes.
+std::string concat_dims(const std::vector<std::int64_t>& dims);
+
+// ---- Arrays --------------------------------------------------------------------------------
+template <class T>
+Array<T>& arr(const Tensor& t) {
+  return t.impl()->template array<T>();
+}
+template <class T, class S>
+Array<T> empty_array(const S& shape) {
+  using shape_type = typename Array<T>::shape_type;
+  return Array<T>::from_shape(shape_type(shape.begin(), shape.end()));
+}
+
+// ---- Recording the graph -------------------------------------------------------------------------
+// True when grad mode is on and any input requires grad.
+inline bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->impl()->requires_grad_()) return true;
+  return false;
+}
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Attaches `node` as the grad_fn of `out` (output number `output_nr`).
+void set_history(const Tensor& out, const std::shared_ptr<autograd::Node>& node, std::uint32_t output_nr = 0);
+
+// Creates a node of type NodeT for an op with these inputs and makes it the grad_fn of `out`,
+// or returns null when no gradient is needed (grad mode off or no input requires grad).
+template <class NodeT, class... Args>
+std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Tensor*> inputs, Args&&... args) {
+  if (!needs_grad(inputs)) return nullptr;
+  auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
+  std::vector<autograd::Edge> edges;
+  edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) edges.push_back(autograd::gradient_edge(*t));
+  node->set_next_edges(std::move(edges));
+  set_history(out, node);
+  return node;
+}
+template <class NodeT, class... Args>
+std::shared_ptr<NodeT> record_list(const Tensor& out, const std::vector<Tensor>& inputs, Args&&... args) {
+  if (!needs_grad(inputs)) return nullptr;
+  auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
+  std::vector<autograd::Edge> edges;
+  edges.reserve(inputs.size());
+  for (const Tensor& t : inputs) edges.push_back(autograd::gradient_edge(t));
+  node->set_next_edges(std::move(edges));
+  set_history(out, node);
+  return node;
+}
+
+// A tensor saved for backward. An op's input is kept as is; an op's output is kept as its value plus
+// a weak link to its grad_fn (the saving node itself), which avoids the cycle node -> output -> node
+// and still lets create_graph differentiate through the saved output.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  void save_input(const Tensor& t) { tensor_ = t; }
+  void save_output(const Tensor& t);
+  // The saved tensor; throws the second-backward error if `owner` has released it.
+  Tensor unpack(const autograd::Node* owner) const;
+  void reset() noexcept;
+  bool empty() const noexcept { return !tensor_.defined() && !storage_; }
+
+ private:
+  Tensor tensor_;
+  std::shared_ptr<Storage> storage_;
+  std::weak_ptr<autograd::Node> grad_fn_;
+  std::uint32_t output_nr_ = 0;
+  Dtype dtype_ = kFloat32;
+};
+
+// Base for built-in backward nodes with a fixed name.
+class OpNode : public autograd::Node {
+ public:
+  explicit OpNode(const char* name) : name_(name) {}
+  std::string name() const override { return name_; }
+
+ private:
+  const char* name_;
+};
+
+// Small helpers used in backward formulas.
+inline Tensor maybe(bool want, Tensor t) { return want ? std::move(t) : Tensor(); }
+
+}  // namespace xgrad::detail

@@ -1,0 +1,132 @@
+// Graph nodes: sequence numbers, leaf accumulation, and stack-safe destruction of long chains.
+#include "node.hpp"
+
+#include <atomic>
+
+#include "detail/op_support.hpp"
+#include "detail/tensor_impl.hpp"
+#include "grad_mode.hpp"
+#include "ops.hpp"
+
+namespace xgrad {
+namespace detail {
+
+namespace {
+// Nodes whose destruction was deferred by an outer release loop on this thread.
+thread_local std::vector<std::shared_ptr<autograd::Node>>* pending_releases = nullptr;
+}  // namespace
+
+void release_node_iteratively(std::shared_ptr<autograd::Node>&& node) noexcept {
+  if (!node) return;
+  if (node.use_count() != 1) {  // someone else keeps it alive: just drop our reference
+    node.reset();
+    return;
+  }
+  if (pending_releases) {  // an outer loop is running: let it destroy this node
+    pending_releases->push_back(std::move(node));
+    return;
+  }
+  std::vector<std::shared_ptr<autograd::Node>> work;
+  pending_releases = &work;
+  work.push_back(std::move(node));
+  while (!work.empty()) {
+    std::shared_ptr<autograd::Node> n = std::move(work.back());
+    work.pop_back();
+    n.reset();  // its destructor pushes the nodes only it kept alive onto `work`
+  }
+  pending_releases = nullptr;
+}
+
+TensorImpl::~TensorImpl() { release_node_iteratively(std::move(grad_fn)); }
+
+}  // namespace detail
+
+namespace autograd {
+
+namespace {
+std::atomic<std::uint64_t> next_sequence_nr{0};
+}
+
+Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+
+Node::~Node() {
+  for (Edge& e : next_edges_) detail::release_node_iteratively(std::move(e.node));
+}
+
+void Node::throw_released() const {
+  detail::fail(name(),
+               ": trying to backward through the graph a second time (or to use saved tensors after they "
+               "were freed). Saved tensors are released after backward; pass retain_graph=true to the "
+               "first backward if you need to backward through the graph again.");
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+
+std::string AccumulateGrad::describe() const {
+  const auto& s = leaf_->storage->value;
+  Shape shape = std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, s);
+  return shape_str(shape);
+}
+
+TensorList AccumulateGrad::apply(TensorList&& grads) {
+  Tensor g = std::move(grads[0]);
+  if (!g.defined()) return {};
+  detail::TensorImpl& leaf = *leaf_;
+  Tensor leaf_handle(leaf_);
+  for (auto& [id, hook] : leaf.hooks) {
+    Tensor replaced = hook(g);
+    if (replaced.defined()) {
+      if (replaced.shape() != g.shape() || replaced.dtype() != g.dtype())
+        detail::fail("hook on a leaf tensor: returned a gradient of shape ", shape_str(replaced.shape()), " ",
+                     replaced.dtype(), ", expected ", shape_str(g.shape()), " ", g.dtype());
+      g = std::move(replaced);
+    }
+  }
+  const Shape leaf_shape = leaf_handle.shape();
+  if (g.shape() != leaf_shape || g.dtype() != leaf.dtype)
+    detail::fail("AccumulateGrad: gradient of shape ", shape_str(g.shape()), " ", g.dtype(),
+                 " does not match the leaf's shape ", shape_str(leaf_shape), " ", leaf.dtype);
+  const bool create_graph = is_grad_enabled();
+  if (!leaf.grad.defined()) {
+    // Without create_graph the stored gradient has no history and is not aliased by anyone else
+    // (a later in-place accumulation must not change a tensor the user or a hook still holds).
+    if (create_graph) {
+      leaf.grad = g;
+    } else if (!g.grad_fn() && g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) {
+      leaf.grad = std::move(g);
+    } else {
+      NoGradGuard no_grad;
+      leaf.grad = g.detach().clone();
+    }
+  } else if (create_graph || leaf.grad.grad_fn()) {
+    leaf.grad = add(leaf.grad, g);
+  } else {
+    detail::dispatch(leaf.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      auto& acc = detail::arr<T>(leaf.grad);
+      const auto& inc = detail::arr<T>(g);
+      T* __restrict a = acc.data();
+      const T* __restrict b = inc.data();
+      const std::size_t n = acc.size();
+#pragma omp simd
+      for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
+    });
+  }
+  return {};
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!t.defined()) return {};
+  detail::TensorImpl* impl = t.impl();
+  if (impl->grad_fn) return Edge{impl->grad_fn, impl->output_nr};
+  if (!impl->requires_grad) return {};
+  std::shared_ptr<AccumulateGrad> acc = impl->accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    impl->accumulator = acc;
+  }
+  return Edge{std::move(acc), 0};
+}
+
+}  // namespace autograd
+}  // namespace xgrad

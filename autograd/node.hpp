@@ -1,0 +1,100 @@
+// The graph: a Node is the backward of one op run, with edges to the nodes of its inputs.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace xgrad::autograd {
+
+class Node;
+using TensorList = std::vector<Tensor>;
+
+// Where the gradient for one input of an op goes: input `input_nr` of `node`. A leaf's edge goes to
+// its gradient accumulator; an input that needs no gradient has an empty edge.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::uint32_t input_nr = 0;
+  bool valid() const noexcept { return node != nullptr; }
+};
+
+class Node {
+ public:
+  Node();
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // The op's name as users see it in errors and graphs, e.g. "MulBackward".
+  virtual std::string name() const = 0;
+  // Given one gradient per output of the forward op (undefined = zero), returns one gradient per
+  // input of the forward op (undefined where none is needed or it is zero).
+  virtual TensorList apply(TensorList&& grads) = 0;
+  // Drops saved tensors after a backward without retain_graph.
+  virtual void release_variables() {}
+  // Shapes and dtypes of the forward inputs, for graph rendering (optional).
+  virtual std::string describe() const { return {}; }
+
+  std::size_t num_inputs() const noexcept { return next_edges_.size(); }
+  const Edge& next_edge(std::size_t i) const { return next_edges_[i]; }
+  const std::vector<Edge>& next_edges() const noexcept { return next_edges_; }
+  void add_next_edge(Edge e) { next_edges_.push_back(std::move(e)); }
+  void set_next_edges(std::vector<Edge> edges) { next_edges_ = std::move(edges); }
+  // Whether the gradient for forward input i is wanted by anyone.
+  bool needs_input_grad(std::size_t i) const noexcept { return i < next_edges_.size() && next_edges_[i].valid(); }
+
+  std::uint32_t num_outputs() const noexcept { return num_outputs_; }
+  void set_num_outputs(std::uint32_t n) noexcept { num_outputs_ = n; }
+  std::uint64_t sequence_nr() const noexcept { return sequence_nr_; }
+
+  // Hooks on the gradient arriving for output `output_nr` (tensor.register_hook on a non-leaf).
+  struct PreHook {
+    std::uint32_t output_nr;
+    std::size_t id;
+    Tensor::Hook fn;
+  };
+  std::vector<PreHook>& pre_hooks() noexcept { return pre_hooks_; }
+
+  // Set when a backward without retain_graph has released this node's saved tensors.
+  bool released() const noexcept { return released_; }
+  void mark_released() noexcept { released_ = true; }
+  // Throws the "backward through the graph a second time" error for this node.
+  [[noreturn]] void throw_released() const;
+
+  // Engine bookkeeping, valid only during one backward run (no hash maps on the hot path).
+  struct RunState {
+    std::uint64_t run_id = 0;
+    std::uint32_t dependencies = 0;
+    bool needed = true;
+    TensorList buffer;  // summed gradients per output
+  };
+  RunState& run_state() noexcept { return run_; }
+
+ private:
+  std::vector<Edge> next_edges_;
+  std::vector<PreHook> pre_hooks_;
+  RunState run_;
+  std::uint64_t sequence_nr_;
+  std::uint32_t num_outputs_ = 1;
+  bool released_ = false;
+};
+
+// The node that accumulates into a leaf's .grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf);
+  std::string name() const override { return "AccumulateGrad"; }
+  TensorList apply(TensorList&& grads) override;
+  std::string describe() const override;
+  const std::shared_ptr<detail::TensorImpl>& leaf() const noexcept { return leaf_; }
+
+ private:
+  std::shared_ptr<detail::TensorImpl> leaf_;
+};
+
+// The edge a gradient for `t` should flow along: its grad_fn, or its leaf accumulator, or none.
+Edge gradient_edge(const Tensor& t);
+
+}  // namespace xgrad::autograd

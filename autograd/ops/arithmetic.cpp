@@ -1,0 +1,238 @@
+// + - * / between tensors (broadcasting) and with scalars, and negation: forward and backward side
+// by side. Backward formulas are Tensor ops, so they are recorded under create_graph.
+#include "../detail/elementwise.hpp"
+
+namespace xgrad {
+
+using namespace detail;
+using autograd::TensorList;
+
+namespace detail {
+BroadcastPlan plan_broadcast(const char* op, const Shape& a, const Shape& b) {
+  BroadcastPlan p;
+  p.out = broadcast_shapes(op, a, b);
+  const std::size_t n = p.out.size();
+  p.stride_a.assign(n, 0);
+  p.stride_b.assign(n, 0);
+  auto fill = [&](const Shape& s, std::vector<std::ptrdiff_t>& st) {
+    std::ptrdiff_t stride = 1;
+    for (std::size_t i = s.size(); i-- > 0;) {
+      const std::size_t d = i + (n - s.size());
+      st[d] = s[i] == 1 ? 0 : stride;
+      stride *= static_cast<std::ptrdiff_t>(s[i]);
+    }
+  };
+  fill(a, p.stride_a);
+  fill(b, p.stride_b);
+  return p;
+}
+}  // namespace detail
+
+namespace {
+
+// Shapes of both operands, kept to sum broadcast gradients back down.
+struct BinaryNode : OpNode {
+  using OpNode::OpNode;
+  Shape a_shape, b_shape;
+  void remember_shapes(const Tensor& a, const Tensor& b) {
+    a_shape = a.shape();
+    b_shape = b.shape();
+  }
+};
+
+struct AddBackward : BinaryNode {
+  AddBackward() : BinaryNode("AddBackward") {}
+  TensorList apply(TensorList&& g) override {
+    return {needs_input_grad(0) ? sum_to(g[0], a_shape) : Tensor(),
+            needs_input_grad(1) ? sum_to(g[0], b_shape) : Tensor()};
+  }
+};
+
+struct SubBackward : BinaryNode {
+  SubBackward() : BinaryNode("SubBackward") {}
+  TensorList apply(TensorList&& g) override {
+    return {needs_input_grad(0) ? sum_to(g[0], a_shape) : Tensor(),
+            needs_input_grad(1) ? sum_to(neg(g[0]), b_shape) : Tensor()};
+  }
+};
+
+struct MulBackward : BinaryNode {
+  MulBackward() : BinaryNode("MulBackward") {}
+  SavedTensor a, b;
+  TensorList apply(TensorList&& g) override {
+    // d(a*b)/da = b, d(a*b)/db = a
+    return {needs_input_grad(0) ? sum_to(mul(g[0], b.unpack(this)), a_shape) : Tensor(),
+            needs_input_grad(1) ? sum_to(mul(g[0], a.unpack(this)), b_shape) : Tensor()};
+  }
+  void release_variables() override {
+    a.reset();
+    b.reset();
+  }
+};
+
+struct DivBackward : BinaryNode {
+  DivBackward() : BinaryNode("DivBackward") {}
+  SavedTensor a, b;
+  TensorList apply(TensorList&& g) override {
+    // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+    Tensor bv = b.unpack(this);
+    Tensor ga, gb;
+    if (needs_input_grad(0)) ga = sum_to(div(g[0], bv), a_shape);
+    if (needs_input_grad(1)) gb = sum_to(div(mul(neg(g[0]), a.unpack(this)), mul(bv, bv)), b_shape);
+    return {ga, gb};
+  }
+  void release_variables() override {
+    a.reset();
+    b.reset();
+  }
+};
+
+struct ScalarNode : OpNode {
+  ScalarNode(const char* name, double s) : OpNode(name), scalar(s) {}
+  double scalar;
+};
+
+struct AddScalarBackward : OpNode {
+  AddScalarBackward() : OpNode("AddBackward") {}
+  TensorList apply(TensorList&& g) override { return {std::move(g[0])}; }
+};
+struct NegBackward : OpNode {
+  NegBackward(const char* name = "NegBackward") : OpNode(name) {}
+  TensorList apply(TensorList&& g) override { return {neg(g[0])}; }
+};
+struct MulScalarBackward : ScalarNode {
+  explicit MulScalarBackward(double s) : ScalarNode("MulBackward", s) {}
+  TensorList apply(TensorList&& g) override { return {mul(g[0], scalar)}; }
+};
+struct DivScalarBackward : ScalarNode {
+  explicit DivScalarBackward(double s) : ScalarNode("DivBackward", s) {}
+  TensorList apply(TensorList&& g) override { return {div(g[0], scalar)}; }
+};
+struct RDivBackward : ScalarNode {  // s / a
+  explicit RDivBackward(double s) : ScalarNode("DivBackward", s) {}
+  SavedTensor a;
+  TensorList apply(TensorList&& g) override {
+    // d(s/a)/da = -s/a²
+    Tensor av = a.unpack(this);
+    return {div(mul(g[0], -scalar), mul(av, av))};
+  }
+  void release_variables() override { a.reset(); }
+};
+
+template <class T>
+T as(double v) {
+  return static_cast<T>(v);
+}
+
+// out = f(a, s) for a scalar s converted once to the tensor's dtype.
+template <class F>
+Tensor with_scalar(const char* op, const Tensor& a, double s, F f) {
+  TensorImpl& ia = checked(a, op);
+  return dispatch(ia.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T v = as<T>(s);
+    const Array<T>& x = ia.array<T>();
+    Array<T> out = empty_array<T>(x.shape());
+    const T* __restrict px = x.data();
+    T* __restrict po = out.data();
+    const std::size_t n = out.size();
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) po[i] = f(px[i], v);
+    return make_tensor(std::move(out));
+  });
+}
+
+}  // namespace
+
+// ---- Tensor ⊕ Tensor -----------------------------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
+  if (auto node = record<AddBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
+  if (auto node = record<SubBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_map("mul", a, b, [](auto x, auto y) { return x * y; });
+  if (auto node = record<MulBackward>(out, {&a, &b})) {
+    node->remember_shapes(a, b);
+    if (node->needs_input_grad(0)) node->b.save_input(b);
+    if (node->needs_input_grad(1)) node->a.save_input(a);
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
+  if (auto node = record<DivBackward>(out, {&a, &b})) {
+    node->remember_shapes(a, b);
+    node->b.save_input(b);
+    if (node->needs_input_grad(1)) node->a.save_input(a);
+  }
+  return out;
+}
+
+// ---- Tensor ⊕ scalar ------------------------------------------------------------------------------
+Tensor add(const Tensor& a, double s) {
+  Tensor out = with_scalar("add", a, s, [](auto x, auto v) { return x + v; });
+  record<AddScalarBackward>(out, {&a});
+  return out;
+}
+
+Tensor sub(const Tensor& a, double s) {
+  Tensor out = with_scalar("sub", a, s, [](auto x, auto v) { return x - v; });
+  record<AddScalarBackward>(out, {&a});
+  return out;
+}
+
+Tensor rsub(const Tensor& a, double s) {
+  Tensor out = with_scalar("rsub", a, s, [](auto x, auto v) { return v - x; });
+  record<NegBackward>(out, {&a}, "RsubBackward");
+  return out;
+}
+
+Tensor mul(const Tensor& a, double s) {
+  Tensor out = with_scalar("mul", a, s, [](auto x, auto v) { return x * v; });
+  record<MulScalarBackward>(out, {&a}, s);
+  return out;
+}
+
+Tensor div(const Tensor& a, double s) {
+  Tensor out = with_scalar("div", a, s, [](auto x, auto v) { return x / v; });
+  record<DivScalarBackward>(out, {&a}, s);
+  return out;
+}
+
+Tensor rdiv(const Tensor& a, double s) {
+  Tensor out = with_scalar("rdiv", a, s, [](auto x, auto v) { return v / x; });
+  if (auto node = record<RDivBackward>(out, {&a}, s)) node->a.save_input(a);
+  return out;
+}
+
+Tensor neg(const Tensor& a) {
+  Tensor out = scalar_map("neg", a, [](auto x) { return -x; });
+  record<NegBackward>(out, {&a});
+  return out;
+}
+
+// ---- Operators ----------------------------------------------------------------------------------
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, double b) { return div(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(double a, const Tensor& b) { return rsub(b, a); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(double a, const Tensor& b) { return rdiv(b, a); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace xgrad

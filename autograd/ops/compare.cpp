@@ -1,0 +1,145 @@
+// Comparisons (0/1 results, no gradient), where, maximum/minimum and clamp.
+#include <cmath>
+
+#include <xtensor/xoperation.hpp>
+
+#include "../detail/elementwise.hpp"
+
+namespace xgrad {
+
+using namespace detail;
+using autograd::TensorList;
+
+namespace {
+
+template <class F>
+Tensor compare_scalar(const char* op, const Tensor& a, double s, F f) {
+  TensorImpl& ia = checked(a, op);
+  return dispatch(ia.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T v = static_cast<T>(s);
+    return scalar_map(op, a, [v, f](T x) { return static_cast<T>(f(x, v)); });
+  });
+}
+
+template <class F>
+Tensor compare(const char* op, const Tensor& a, const Tensor& b, F f) {
+  return binary_map(op, a, b, [f](auto x, auto y) { return static_cast<decltype(x)>(f(x, y)); });
+}
+
+struct WhereBackward : OpNode {
+  WhereBackward() : OpNode("WhereBackward") {}
+  Tensor cond;  // no gradient flows into it
+  Shape a_shape, b_shape;
+  TensorList apply(TensorList&& g) override {
+    Tensor zero = scalar_tensor(0.0, g[0].dtype());
+    return {Tensor(),
+            needs_input_grad(1) ? sum_to(where(cond, g[0], zero), a_shape) : Tensor(),
+            needs_input_grad(2) ? sum_to(where(cond, zero, g[0]), b_shape) : Tensor()};
+  }
+  void release_variables() override { cond = Tensor(); }
+};
+
+// maximum/minimum: the gradient goes to the winning operand, split evenly on ties (PyTorch's rule).
+struct ExtremumBackward : OpNode {
+  ExtremumBackward(const char* name, bool is_max) : OpNode(name), is_max(is_max) {}
+  bool is_max;
+  SavedTensor a, b;
+  Shape a_shape, b_shape;
+  TensorList apply(TensorList&& g) override {
+    Tensor av = a.unpack(this), bv = b.unpack(this);
+    Tensor tie = mul(eq(av, bv), 0.5);
+    Tensor win_a = add(is_max ? gt(av, bv) : lt(av, bv), tie);
+    Tensor win_b = add(is_max ? lt(av, bv) : gt(av, bv), tie);
+    return {needs_input_grad(0) ? sum_to(mul(g[0], win_a), a_shape) : Tensor(),
+            needs_input_grad(1) ? sum_to(mul(g[0], win_b), b_shape) : Tensor()};
+  }
+  void release_variables() override {
+    a.reset();
+    b.reset();
+  }
+};
+
+struct ClampBackward : OpNode {
+  ClampBackward(double lo, double hi) : OpNode("ClampBackward"), lo(lo), hi(hi) {}
+  double lo, hi;
+  SavedTensor x;
+  TensorList apply(TensorList&& g) override {
+    // Gradient passes where lo <= x <= hi (both bounds inclusive, as in PyTorch).
+    Tensor xv = x.unpack(this);
+    Tensor mask = mul(ge(xv, lo), le(xv, hi));
+    return {mul(g[0], mask)};
+  }
+  void release_variables() override { x.reset(); }
+};
+
+Tensor extremum(const char* op, const char* node_name, bool is_max, const Tensor& a, const Tensor& b) {
+  Tensor out = binary_map(op, a, b, [is_max](auto x, auto y) {
+    if (std::isnan(x)) return x;  // NaN propagates, as in PyTorch
+    if (std::isnan(y)) return y;
+    return is_max ? (x > y ? x : y) : (x < y ? x : y);
+  });
+  if (auto node = record<ExtremumBackward>(out, {&a, &b}, node_name, is_max)) {
+    node->a.save_input(a);
+    node->b.save_input(b);
+    node->a_shape = a.shape();
+    node->b_shape = b.shape();
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto x, auto y) { return x >= y; }); }
+Tensor eq(const Tensor& a, double b) { return compare_scalar("eq", a, b, [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, double b) { return compare_scalar("ne", a, b, [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, double b) { return compare_scalar("lt", a, b, [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, double b) { return compare_scalar("le", a, b, [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, double b) { return compare_scalar("gt", a, b, [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, double b) { return compare_scalar("ge", a, b, [](auto x, auto y) { return x >= y; }); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  checked(cond, "where", "condition");
+  check_same_dtype("where", a, b);
+  if (cond.dtype() != a.dtype())
+    fail("where: condition has dtype ", cond.dtype(), " but the values have dtype ", a.dtype());
+  const Shape out_shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
+  Tensor out = dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> o = empty_array<T>(out_shape);
+    xt::noalias(o) = xt::where(xt::not_equal(arr<T>(cond), T(0)), arr<T>(a), arr<T>(b));
+    return make_tensor(std::move(o));
+  });
+  if (auto node = record<WhereBackward>(out, {&cond, &a, &b})) {
+    node->cond = cond.detach();
+    node->a_shape = a.shape();
+    node->b_shape = b.shape();
+  }
+  return out;
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", "MaximumBackward", true, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", "MinimumBackward", false, a, b); }
+
+Tensor clamp(const Tensor& t, double lo, double hi) {
+  if (lo > hi) fail("clamp: min (", lo, ") must not exceed max (", hi, ")");
+  Tensor out = dispatch(checked(t, "clamp").dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+    return scalar_map("clamp", t, [l, h](T x) { return std::isnan(x) ? x : (x < l ? l : (x > h ? h : x)); });
+  });
+  if (auto node = record<ClampBackward>(out, {&t}, lo, hi)) node->x.save_input(t);
+  return out;
+}
+
+Tensor clamp_min(const Tensor& t, double lo) { return clamp(t, lo, INFINITY); }
+Tensor clamp_max(const Tensor& t, double hi) { return clamp(t, -INFINITY, hi); }
+
+Tensor Tensor::clamp(double lo, double hi) const { return xgrad::clamp(*this, lo, hi); }
+
+}  // namespace xgrad

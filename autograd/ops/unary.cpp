@@ -1,0 +1,168 @@
+// Elementwise math functions: forward kernels (xsimd-vectorised through xtensor where transcendental)
+// and their derivatives, side by side.
+#include <cmath>
+
+#include <xtensor/xmath.hpp>
+
+#include "../detail/elementwise.hpp"
+
+namespace xgrad {
+
+using namespace detail;
+using autograd::TensorList;
+
+namespace {
+
+// A node whose backward needs one saved tensor (the op's input or its output).
+struct SavedOneNode : OpNode {
+  using OpNode::OpNode;
+  SavedTensor saved;
+  void release_variables() override { saved.reset(); }
+};
+
+template <class Formula>
+struct UnaryBackward : SavedOneNode {
+  UnaryBackward(const char* name, Formula f) : SavedOneNode(name), formula(std::move(f)) {}
+  Formula formula;
+  TensorList apply(TensorList&& g) override { return {formula(g[0], saved.unpack(this))}; }
+};
+
+// Records a node whose gradient is formula(grad, saved), saving the op's input or output.
+enum class Save { Input, Output };
+template <class Formula>
+void record_unary(const Tensor& out, const Tensor& in, const char* name, Save what, Formula f) {
+  if (auto node = record<UnaryBackward<Formula>>(out, {&in}, name, std::move(f))) {
+    if (what == Save::Input)
+      node->saved.save_input(in);
+    else
+      node->saved.save_output(out);
+  }
+}
+
+template <class T>
+using V = T;
+
+}  // namespace
+
+Tensor exp(const Tensor& t) {
+  Tensor out = array_map("exp", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::exp(x); });
+  // d exp(x) = exp(x)
+  record_unary(out, t, "ExpBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, y); });
+  return out;
+}
+
+Tensor log(const Tensor& t) {
+  Tensor out = array_map("log", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::log(x); });
+  // d log(x) = 1/x
+  record_unary(out, t, "LogBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return div(g, x); });
+  return out;
+}
+
+Tensor sqrt(const Tensor& t) {
+  Tensor out = array_map("sqrt", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::sqrt(x); });
+  // d sqrt(x) = 1 / (2 sqrt(x))
+  record_unary(out, t, "SqrtBackward", Save::Output,
+               [](const Tensor& g, const Tensor& y) { return div(g, mul(y, 2.0)); });
+  return out;
+}
+
+Tensor sign(const Tensor& t) {
+  // No gradient: sign is piecewise constant.
+  return scalar_map("sign", t, [](auto x) { return static_cast<decltype(x)>((x > 0) - (x < 0)); });
+}
+
+Tensor abs(const Tensor& t) {
+  Tensor out = scalar_map("abs", t, [](auto x) { return x < 0 ? -x : x; });
+  // d|x| = sign(x), with sign(0) = 0 as in PyTorch
+  record_unary(out, t, "AbsBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return mul(g, sign(x)); });
+  return out;
+}
+
+Tensor tanh(const Tensor& t) {
+  Tensor out = array_map("tanh", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::tanh(x); });
+  // d tanh(x) = 1 - tanh(x)²
+  record_unary(out, t, "TanhBackward", Save::Output,
+               [](const Tensor& g, const Tensor& y) { return mul(g, rsub(mul(y, y), 1.0)); });
+  return out;
+}
+
+Tensor sigmoid(const Tensor& t) {
+  Tensor out = array_map("sigmoid", t, [](const auto& x, auto& o) {
+    using T = typename std::decay_t<decltype(x)>::value_type;
+    // 1/(1+e^-x) saturates cleanly at both ends: e^-x = inf gives 0, e^-x = 0 gives 1.
+    xt::noalias(o) = T(1) / (T(1) + xt::exp(-x));
+  });
+  // d σ(x) = σ(x)(1 - σ(x))
+  record_unary(out, t, "SigmoidBackward", Save::Output,
+               [](const Tensor& g, const Tensor& y) { return mul(g, mul(y, rsub(y, 1.0))); });
+  return out;
+}
+
+Tensor relu(const Tensor& t) {
+  Tensor out = scalar_map("relu", t, [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  // d relu(x) = 1 where relu(x) > 0, else 0 (the subgradient at 0 is 0, as in PyTorch)
+  record_unary(out, t, "ReluBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, gt(y, 0.0)); });
+  return out;
+}
+
+Tensor leaky_relu(const Tensor& t, double slope) {
+  Tensor out = dispatch(checked(t, "leaky_relu").dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T s = static_cast<T>(slope);
+    return scalar_map("leaky_relu", t, [s](T x) { return x > 0 ? x : x * s; });
+  });
+  // d = 1 where x > 0, else slope (PyTorch's choice at 0: slope)
+  record_unary(out, t, "LeakyReluBackward", Save::Input, [slope](const Tensor& g, const Tensor& x) {
+    Tensor pos = gt(x, 0.0);
+    return mul(g, add(mul(pos, 1.0 - slope), slope));
+  });
+  return out;
+}
+
+Tensor sin(const Tensor& t) {
+  Tensor out = array_map("sin", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::sin(x); });
+  record_unary(out, t, "SinBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return mul(g, cos(x)); });
+  return out;
+}
+
+Tensor cos(const Tensor& t) {
+  Tensor out = array_map("cos", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::cos(x); });
+  record_unary(out, t, "CosBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return neg(mul(g, sin(x))); });
+  return out;
+}
+
+Tensor pow(const Tensor& base, double exponent) {
+  Tensor out;
+  if (exponent == 2.0) {
+    out = scalar_map("pow", base, [](auto x) { return x * x; });
+  } else {
+    out = array_map("pow", base, [exponent](const auto& x, auto& o) {
+      using T = typename std::decay_t<decltype(x)>::value_type;
+      xt::noalias(o) = xt::pow(x, static_cast<T>(exponent));
+    });
+  }
+  // d xᵉ = e·xᵉ⁻¹ (and 0 for e = 0, as in PyTorch)
+  record_unary(out, base, "PowBackward", Save::Input, [exponent](const Tensor& g, const Tensor& x) {
+    if (exponent == 0.0) return zeros_like(x);
+    if (exponent == 1.0) return g;
+    if (exponent == 2.0) return mul(g, mul(x, 2.0));
+    return mul(g, mul(pow(x, exponent - 1.0), exponent));
+  });
+  return out;
+}
+
+// ---- Methods --------------------------------------------------------------------------------------
+Tensor Tensor::neg() const { return xgrad::neg(*this); }
+Tensor Tensor::exp() const { return xgrad::exp(*this); }
+Tensor Tensor::log() const { return xgrad::log(*this); }
+Tensor Tensor::sqrt() const { return xgrad::sqrt(*this); }
+Tensor Tensor::abs() const { return xgrad::abs(*this); }
+Tensor Tensor::tanh() const { return xgrad::tanh(*this); }
+Tensor Tensor::sigmoid() const { return xgrad::sigmoid(*this); }
+Tensor Tensor::relu() const { return xgrad::relu(*this); }
+Tensor Tensor::leaky_relu(double slope) const { return xgrad::leaky_relu(*this, slope); }
+Tensor Tensor::sin() const { return xgrad::sin(*this); }
+Tensor Tensor::cos() const { return xgrad::cos(*this); }
+Tensor Tensor::pow(double exponent) const { return xgrad::pow(*this, exponent); }
+
+}  // namespace xgrad

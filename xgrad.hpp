@@ -1,0 +1,10 @@
+// xgrad: reverse-mode automatic differentiation on xtensor. One include brings in everything.
+#pragma once
+
+#include "autograd/dtype.hpp"
+#include "autograd/engine.hpp"
+#include "autograd/error.hpp"
+#include "autograd/grad_mode.hpp"
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tensor.hpp"
