@@ -124,4 +124,15 @@ Tensor stack(const std::vector<Tensor>& tensors, int dim = 0);
 Tensor softmax(const Tensor& t, int dim);
 Tensor log_softmax(const Tensor& t, int dim);
 
+// How a loss reduces its per-element values (nn::Reduction is this type).
+enum class Reduction { None, Mean, Sum };
+
+// Fused losses with one backward each; nn::functional calls these. Class-index targets are integral
+// values held in a float tensor of the input's dtype; an out-of-range or non-integral index throws.
+// logits/log_probs: (N, C) or (C); target: (N) or ().
+Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+Tensor nll_loss_op(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean);
+// Stable for logits of any magnitude: max(x,0) - x*y + log1p(exp(-|x|)).
+Tensor bce_with_logits_op(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+
 }  // namespace xgrad
