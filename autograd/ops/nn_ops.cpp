@@ -1,0 +1,381 @@
+// Neural-network ops with fused kernels: softmax, log_softmax, and the losses cross_entropy (fused
+// log-softmax + NLL), nll_loss and binary cross-entropy with logits. Each has one forward kernel and
+// one backward node written in Tensor ops, so create_graph differentiates through it again.
+#include <cmath>
+
+#include <xtensor/xmath.hpp>
+
+#include "../detail/op_support.hpp"
+
+namespace xgrad {
+
+using namespace detail;
+using autograd::TensorList;
+
+namespace {
+
+// ---- Rows along a dimension ----------------------------------------------------------------------
+// A contiguous tensor seen along `dim`: `outer` blocks of `n` × `inner` elements; one "row" is the n
+// elements at stride `inner` that share an (outer, inner) position.
+struct RowLayout {
+  std::size_t outer = 1, n = 1, inner = 1;
+};
+
+RowLayout layout_along(const Shape& s, std::size_t dim) {
+  RowLayout l;
+  if (s.empty()) return l;  // a 0-d tensor is one row of one element
+  for (std::size_t d = 0; d < dim; ++d) l.outer *= s[d];
+  l.n = s[dim];
+  for (std::size_t d = dim + 1; d < s.size(); ++d) l.inner *= s[d];
+  return l;
+}
+
+// o = x - max(x) along each row: the shift that keeps exp from overflowing. For inner > 1 the
+// rows are processed side by side (inner consecutive elements at a time), which keeps both the reads
+// and the maxima contiguous instead of walking one strided row at a time.
+template <class T>
+void subtract_row_max(const T* __restrict x, T* __restrict o, const RowLayout& l) {
+  if (l.n == 0 || l.inner == 0) return;
+  std::vector<T> mx(l.inner > 1 ? l.inner : 0);
+  for (std::size_t b = 0; b < l.outer; ++b) {
+    const T* xb = x + b * l.n * l.inner;
+    T* ob = o + b * l.n * l.inner;
+    if (l.inner == 1) {
+      T m = xb[0];
+      for (std::size_t j = 1; j < l.n; ++j) m = xb[j] > m ? xb[j] : m;
+#pragma omp simd
+      for (std::size_t j = 0; j < l.n; ++j) ob[j] = xb[j] - m;
+      continue;
+    }
+    std::copy(xb, xb + l.inner, mx.begin());
+    for (std::size_t j = 1; j < l.n; ++j) {
+      const T* row = xb + j * l.inner;
+      for (std::size_t i = 0; i < l.inner; ++i) mx[i] = row[i] > mx[i] ? row[i] : mx[i];
+    }
+    for (std::size_t j = 0; j < l.n; ++j) {
+      const T* row = xb + j * l.inner;
+      T* orow = ob + j * l.inner;
+#pragma omp simd
+      for (std::size_t i = 0; i < l.inner; ++i) orow[i] = row[i] - mx[i];
+    }
+  }
+}
+
+// Sums of e along each row, one per (outer, inner) position, in that order.
+template <class T>
+std::vector<T> row_sums(const T* e, const RowLayout& l) {
+  std::vector<T> s(l.outer * l.inner, T(0));
+  for (std::size_t b = 0; b < l.outer; ++b) {
+    const T* eb = e + b * l.n * l.inner;
+    T* sb = s.data() + b * l.inner;
+    if (l.inner == 1) {
+      T acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (std::size_t j = 0; j < l.n; ++j) acc += eb[j];
+      sb[0] = acc;
+      continue;
+    }
+    for (std::size_t j = 0; j < l.n; ++j)
+      for (std::size_t i = 0; i < l.inner; ++i) sb[i] += eb[j * l.inner + i];
+  }
+  return s;
+}
+
+// o[row] = f(o[row], s[row]) for each element, with s the per-row value from row_sums.
+template <class T, class F>
+void apply_per_row(T* o, const std::vector<T>& s, const RowLayout& l, F f) {
+  for (std::size_t b = 0; b < l.outer; ++b) {
+    T* ob = o + b * l.n * l.inner;
+    const T* sb = s.data() + b * l.inner;
+    for (std::size_t j = 0; j < l.n; ++j) {
+      T* row = ob + j * l.inner;
+#pragma omp simd
+      for (std::size_t i = 0; i < l.inner; ++i) row[i] = f(row[i], sb[i]);
+    }
+  }
+}
+
+// exp over a whole array, vectorised by xsimd (far faster than std::exp per element).
+template <class T>
+void exp_in_place(Array<T>& a) {
+  xt::noalias(a) = xt::exp(a);
+}
+
+template <class T>
+Array<T> softmax_kernel(const Array<T>& x, const RowLayout& l) {
+  Array<T> o = empty_array<T>(x.shape());
+  subtract_row_max(x.data(), o.data(), l);
+  exp_in_place(o);
+  std::vector<T> s = row_sums(o.data(), l);
+  for (T& v : s) v = T(1) / v;
+  apply_per_row(o.data(), s, l, [](T v, T inv) { return v * inv; });
+  return o;
+}
+
+// log_softmax(x) = (x - max) - log Σ exp(x - max): exact for the largest entry, finite for any input.
+template <class T>
+Array<T> log_softmax_kernel(const Array<T>& x, const RowLayout& l) {
+  Array<T> o = empty_array<T>(x.shape());
+  subtract_row_max(x.data(), o.data(), l);
+  Array<T> e = o;
+  exp_in_place(e);
+  std::vector<T> s = row_sums(e.data(), l);
+  for (T& v : s) v = std::log(v);
+  apply_per_row(o.data(), s, l, [](T v, T lse) { return v - lse; });
+  return o;
+}
+
+struct SoftmaxBackward : OpNode {
+  SoftmaxBackward(const char* name, int dim) : OpNode(name), dim(dim) {}
+  int dim;
+  SavedTensor y;  // the output
+  void release_variables() override { y.reset(); }
+};
+
+struct SoftmaxGrad : SoftmaxBackward {
+  explicit SoftmaxGrad(int dim) : SoftmaxBackward("SoftmaxBackward", dim) {}
+  TensorList apply(TensorList&& g) override {
+    // dy_i/dx_j = y_i (δ_ij - y_j)  =>  dx = y ⊙ (g - Σ_j g_j y_j)
+    Tensor yv = y.unpack(this);
+    return {mul(yv, sub(g[0], sum(mul(g[0], yv), {dim}, true)))};
+  }
+};
+
+struct LogSoftmaxGrad : SoftmaxBackward {
+  explicit LogSoftmaxGrad(int dim) : SoftmaxBackward("LogSoftmaxBackward", dim) {}
+  TensorList apply(TensorList&& g) override {
+    // dy_i/dx_j = δ_ij - softmax_j = δ_ij - exp(y_j)  =>  dx = g - exp(y) ⊙ Σ_j g_j
+    Tensor yv = y.unpack(this);
+    return {sub(g[0], mul(exp(yv), sum(g[0], {dim}, true)))};
+  }
+};
+
+template <class NodeT, class Kernel>
+Tensor softmax_like(const char* op, const Tensor& t, int dim, Kernel kernel) {
+  TensorImpl& it = checked(t, op);
+  const Shape s = t.shape();
+  const std::size_t d = wrap_dim(op, dim, s.size());
+  const RowLayout l = layout_along(s, d);
+  Tensor out = dispatch(it.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return make_tensor(kernel(it.array<T>(), l, T{}));
+  });
+  if (auto node = record<NodeT>(out, {&t}, static_cast<int>(d))) node->y.save_output(out);
+  return out;
+}
+
+// ---- Losses --------------------------------------------------------------------------------------
+// Per-element losses (accumulated in double) reduced as PyTorch does: None keeps them, Sum adds
+// them, Mean divides the sum by their count (nan for none at all, as in PyTorch).
+template <class T>
+Tensor reduce_losses(Array<T>&& losses, Reduction r) {
+  if (r == Reduction::None) return make_tensor(std::move(losses));
+  double s = 0;
+  const T* p = losses.data();
+  const std::size_t n = losses.size();
+#pragma omp simd reduction(+ : s)
+  for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(p[i]);
+  if (r == Reduction::Mean) s /= static_cast<double>(n);
+  Array<T> out = empty_array<T>(Shape{});
+  out.data()[0] = static_cast<T>(s);
+  return make_tensor(std::move(out));
+}
+
+// The gradient of the reduction: what each per-element loss receives from the incoming g. `count` is
+// the number of per-element losses; `per_element_shape` is where None's g is reshaped so it
+// broadcasts over the class dim.
+Tensor reduction_weight(const Tensor& g, Reduction r, std::size_t count, const Shape& per_element_shape) {
+  if (r == Reduction::Mean) return div(g, static_cast<double>(count));
+  if (r == Reduction::Sum || g.shape() == per_element_shape) return g;
+  std::vector<std::int64_t> s(per_element_shape.begin(), per_element_shape.end());
+  return reshape(g, s);
+}
+
+// Class-index targets: checks shape, dtype and values, and returns the indices.
+struct ClassTargets {
+  std::size_t rows = 0, classes = 0;
+  bool batched = false;  // input (N, C) rather than (C)
+  std::vector<std::size_t> index;
+};
+
+ClassTargets class_targets(const char* op, const char* input_name, const Tensor& input, const Tensor& target) {
+  checked(input, op, input_name);
+  checked(target, op, "target");
+  const Shape si = input.shape(), st = target.shape();
+  if (si.size() != 1 && si.size() != 2)
+    fail(op, ": expected ", input_name, " of shape (N, C) or (C), got ", shape_str(si));
+  if (target.dtype() != input.dtype())
+    fail(op, ": dtype mismatch, ", input_name, " ", input.dtype(), " and target ", target.dtype(),
+         " (class indices are held in the ", input_name, "' dtype; convert with .to(dtype))");
+  ClassTargets ct;
+  ct.batched = si.size() == 2;
+  ct.rows = ct.batched ? si[0] : 1;
+  ct.classes = si.back();
+  const Shape expected = ct.batched ? Shape{si[0]} : Shape{};
+  if (st != expected)
+    fail(op, ": target shape ", shape_str(st), " does not match ", input_name, " shape ", shape_str(si),
+         " (expected target shape ", shape_str(expected), ")");
+  ct.index.resize(ct.rows);
+  dispatch(target.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = arr<T>(target).data();
+    for (std::size_t i = 0; i < ct.rows; ++i) {
+      const double v = static_cast<double>(p[i]);
+      if (!(v == std::floor(v)))
+        fail(op, ": target[", i, "] = ", v, " is not an integral class index");
+      if (v < 0 || v >= static_cast<double>(ct.classes))
+        fail(op, ": target[", i, "] = ", v, " is out of range for ", ct.classes, " classes (expected 0 <= target < ",
+             ct.classes, ")");
+      ct.index[i] = static_cast<std::size_t>(v);
+    }
+  });
+  return ct;
+}
+
+// A constant (rows, C) or (C) tensor with 1 at each row's target class.
+Tensor one_hot(const Shape& shape, Dtype dtype, const std::vector<std::size_t>& index, std::size_t classes) {
+  return dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> o = empty_array<T>(shape);
+    std::fill(o.begin(), o.end(), T(0));
+    for (std::size_t i = 0; i < index.size(); ++i) o.data()[i * classes + index[i]] = T(1);
+    return make_tensor(std::move(o));
+  });
+}
+
+Shape per_element_shape(const ClassTargets& ct) { return ct.batched ? Shape{ct.rows, 1} : Shape{}; }
+
+struct ClassLossNode : OpNode {
+  ClassLossNode(const char* name, ClassTargets ct, Reduction r, Shape in_shape, Dtype dtype)
+      : OpNode(name), targets(std::move(ct)), reduction(r), input_shape(std::move(in_shape)), dtype(dtype) {}
+  ClassTargets targets;
+  Reduction reduction;
+  Shape input_shape;
+  Dtype dtype;
+  Tensor weight(const Tensor& g) const { return reduction_weight(g, reduction, targets.rows, per_element_shape(targets)); }
+  Tensor target_one_hot() const { return one_hot(input_shape, dtype, targets.index, targets.classes); }
+};
+
+struct CrossEntropyBackward : ClassLossNode {
+  using ClassLossNode::ClassLossNode;
+  SavedTensor logits;
+  TensorList apply(TensorList&& g) override {
+    // loss_i = logsumexp(x_i) - x_i[t_i]  =>  d loss_i / d x_i = softmax(x_i) - onehot(t_i)
+    Tensor p = softmax(logits.unpack(this), -1);
+    return {mul(sub(p, target_one_hot()), weight(g[0]))};
+  }
+  void release_variables() override { logits.reset(); }
+};
+
+struct NllLossBackward : ClassLossNode {
+  using ClassLossNode::ClassLossNode;
+  TensorList apply(TensorList&& g) override {
+    // loss_i = -lp_i[t_i]  =>  -1 at the target index, 0 elsewhere
+    return {mul(target_one_hot(), neg(weight(g[0])))};
+  }
+};
+
+struct BceWithLogitsBackward : OpNode {
+  BceWithLogitsBackward(Reduction r, std::size_t count) : OpNode("BinaryCrossEntropyWithLogitsBackward"), reduction(r), count(count) {}
+  Reduction reduction;
+  std::size_t count;
+  SavedTensor x, y;
+  TensorList apply(TensorList&& g) override {
+    // l = max(x,0) - x·y + log(1 + e^-|x|) = softplus(x) - x·y  =>  dl/dx = σ(x) - y,  dl/dy = -x
+    Tensor w = reduction == Reduction::Mean ? div(g[0], static_cast<double>(count)) : g[0];
+    Tensor xv = x.unpack(this);
+    Tensor gx, gy;
+    if (needs_input_grad(0)) gx = mul(sub(sigmoid(xv), y.unpack(this)), w);
+    if (needs_input_grad(1)) gy = mul(neg(xv), w);
+    return {gx, gy};
+  }
+  void release_variables() override {
+    x.reset();
+    y.reset();
+  }
+};
+
+}  // namespace
+
+Tensor softmax(const Tensor& t, int dim) {
+  return softmax_like<SoftmaxGrad>("softmax", t, dim,
+                                   [](const auto& x, const RowLayout& l, auto tag) { return softmax_kernel<decltype(tag)>(x, l); });
+}
+
+Tensor log_softmax(const Tensor& t, int dim) {
+  return softmax_like<LogSoftmaxGrad>(
+      "log_softmax", t, dim, [](const auto& x, const RowLayout& l, auto tag) { return log_softmax_kernel<decltype(tag)>(x, l); });
+}
+
+Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  ClassTargets ct = class_targets("cross_entropy", "logits", logits, target);
+  const Shape si = logits.shape();
+  Tensor out = dispatch(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    // One pass over the logits: shift by the row max, exponentiate (vectorised), and per row
+    // loss = log Σ exp(x - max) - (x[t] - max). The shift makes it exact for logits of any size.
+    const RowLayout l{ct.rows, ct.classes, 1};
+    Array<T> shifted = empty_array<T>(si);
+    subtract_row_max(arr<T>(logits).data(), shifted.data(), l);
+    Array<T> e = shifted;
+    exp_in_place(e);
+    const std::vector<T> s = row_sums(e.data(), l);
+    Array<T> losses = empty_array<T>(ct.batched ? Shape{ct.rows} : Shape{});
+    for (std::size_t i = 0; i < ct.rows; ++i)
+      losses.data()[i] = std::log(s[i]) - shifted.data()[i * ct.classes + ct.index[i]];
+    return reduce_losses(std::move(losses), reduction);
+  });
+  if (auto node = record<CrossEntropyBackward>(out, {&logits}, "CrossEntropyBackward", std::move(ct), reduction, si,
+                                               logits.dtype()))
+    node->logits.save_input(logits);
+  return out;
+}
+
+Tensor nll_loss_op(const Tensor& log_probs, const Tensor& target, Reduction reduction) {
+  ClassTargets ct = class_targets("nll_loss", "log_probs", log_probs, target);
+  const Shape si = log_probs.shape();
+  Tensor out = dispatch(log_probs.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = arr<T>(log_probs).data();
+    Array<T> losses = empty_array<T>(ct.batched ? Shape{ct.rows} : Shape{});
+    for (std::size_t i = 0; i < ct.rows; ++i) losses.data()[i] = -p[i * ct.classes + ct.index[i]];
+    return reduce_losses(std::move(losses), reduction);
+  });
+  record<NllLossBackward>(out, {&log_probs}, "NllLossBackward", std::move(ct), reduction, si, log_probs.dtype());
+  return out;
+}
+
+Tensor bce_with_logits_op(const Tensor& logits, const Tensor& target, Reduction reduction) {
+  const char* op = "binary_cross_entropy_with_logits";
+  checked(logits, op, "logits");
+  checked(target, op, "target");
+  if (target.dtype() != logits.dtype())
+    fail(op, ": dtype mismatch, logits ", logits.dtype(), " and target ", target.dtype(), " (convert with .to(dtype))");
+  if (target.shape() != logits.shape())
+    fail(op, ": target shape ", shape_str(target.shape()), " must be the same as logits shape ",
+         shape_str(logits.shape()));
+  Tensor out = dispatch(logits.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = arr<T>(logits).data();
+    const T* y = arr<T>(target).data();
+    Array<T> losses = empty_array<T>(logits.shape());
+    T* o = losses.data();
+    const std::size_t n = losses.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      // log(1 + e^-|x|) never overflows, and max(x,0) - x·y carries the large part exactly.
+      const T ax = x[i] < 0 ? -x[i] : x[i];
+      o[i] = (x[i] > 0 ? x[i] : T(0)) - x[i] * y[i] + std::log1p(std::exp(-ax));
+    }
+    return reduce_losses(std::move(losses), reduction);
+  });
+  if (auto node = record<BceWithLogitsBackward>(out, {&logits, &target}, reduction, logits.numel())) {
+    node->x.save_input(logits);
+    if (node->needs_input_grad(0)) node->y.save_input(target);
+  }
+  return out;
+}
+
+Tensor Tensor::softmax(int dim) const { return xgrad::softmax(*this, dim); }
+Tensor Tensor::log_softmax(int dim) const { return xgrad::log_softmax(*this, dim); }
+
+}  // namespace xgrad
