@@ -1,9 +1,13 @@
-// Reductions: sum, mean, sum_to (the adjoint of broadcasting), forward and backward side by side.
+// Reductions: sum, mean, sum_to (the adjoint of broadcasting), max/min/argmax/argmin, logsumexp and
+// var, forward and backward side by side.
+#include <cmath>
+#include <limits>
 #include <numeric>
 
+#include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "../detail/op_support.hpp"
+#include "../detail/elementwise.hpp"
 
 namespace xgrad {
 
@@ -43,24 +47,70 @@ Shape reduced_shape(const Shape& in, const std::vector<std::size_t>& axes, bool 
 }
 
 // Sum of `x` over `axes`, shaped as `out_shape` (same element count as the keepdim result).
+// Partial sums are raw row loops: consecutive dims that are all reduced or all kept are merged into
+// groups, the input is walked in memory order one innermost group (a row) at a time, and each row
+// is either summed into one output value (innermost group reduced) or added to a run of outputs
+// (innermost group kept). Only the row start advances an odometer; inner loops vectorise.
+// (xt::sum(x, axes, keep_dims | immediate) crashed on partial reductions here, and is slower.)
 template <class T>
 Array<T> sum_kernel(const Array<T>& x, const std::vector<std::size_t>& axes, const Shape& out_shape) {
   Array<T> out = empty_array<T>(out_shape);
+  const T* px = x.data();
+  T* po = out.data();
+  const std::size_t n = x.size();
   if (axes.size() == x.dimension()) {  // full reduction: a vectorised loop, accumulated in double
-    const T* p = x.data();
-    const std::size_t n = x.size();
     double s = 0;
 #pragma omp simd reduction(+ : s)
-    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(p[i]);
-    out.data()[0] = static_cast<T>(s);
+    for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(px[i]);
+    po[0] = static_cast<T>(s);
     return out;
   }
   if (axes.empty()) {
-    std::copy(x.data(), x.data() + x.size(), out.data());
+    std::copy(px, px + n, po);
     return out;
   }
-  Array<T> r = xt::sum(x, axes, xt::keep_dims | xt::evaluation_strategy::immediate);
-  std::copy(r.data(), r.data() + r.size(), out.data());
+  std::fill(po, po + out.size(), T(0));
+  if (n == 0) return out;  // a sum over an empty dim is 0
+  std::vector<std::size_t> size;
+  std::vector<bool> reduced;
+  for (std::size_t d = 0; d < x.dimension(); ++d) {
+    const bool r = std::find(axes.begin(), axes.end(), d) != axes.end();
+    if (!size.empty() && reduced.back() == r)
+      size.back() *= x.shape()[d];
+    else {
+      size.push_back(x.shape()[d]);
+      reduced.push_back(r);
+    }
+  }
+  const std::size_t groups = size.size();
+  std::vector<std::size_t> out_stride(groups, 0);
+  for (std::size_t g = groups, stride = 1; g-- > 0;)
+    if (!reduced[g]) {
+      out_stride[g] = stride;
+      stride *= size[g];
+    }
+  const std::size_t inner = size.back();
+  const bool inner_reduced = reduced.back();
+  std::vector<std::size_t> idx(groups, 0);
+  std::size_t o = 0;
+  for (std::size_t row = 0, rows = n / inner; row < rows; ++row, px += inner) {
+    if (inner_reduced) {
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (std::size_t j = 0; j < inner; ++j) s += static_cast<double>(px[j]);
+      po[o] += static_cast<T>(s);
+    } else {
+      T* dst = po + o;
+#pragma omp simd
+      for (std::size_t j = 0; j < inner; ++j) dst[j] += px[j];
+    }
+    for (std::size_t g = groups - 1; g-- > 0;) {
+      o += out_stride[g];
+      if (++idx[g] < size[g]) break;
+      o -= out_stride[g] * size[g];
+      idx[g] = 0;
+    }
+  }
   return out;
 }
 
@@ -174,9 +224,450 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
   return out;
 }
 
+// ---- Reductions along one dim: max/min/argmax/argmin/logsumexp --------------------------------------
+namespace {
+
+// A tensor seen as (outer, n, inner) around the reduced axis: element (o, k, j) sits at
+// o*n*inner + k*inner + j. Kernels loop over these three counts, so no inner loop recomputes a
+// multi-index. A 0-d tensor is (1, 1, 1).
+struct AxisSplit {
+  std::size_t outer = 1, n = 1, inner = 1;
+};
+AxisSplit split_at(const Shape& s, std::size_t axis) {
+  AxisSplit a;
+  if (s.empty()) return a;
+  for (std::size_t i = 0; i < axis; ++i) a.outer *= s[i];
+  a.n = s[axis];
+  for (std::size_t i = axis + 1; i < s.size(); ++i) a.inner *= s[i];
+  return a;
+}
+
+// The shape after reducing `axis` (nothing to remove for a 0-d tensor).
+Shape shape_without(const Shape& in, std::size_t axis, bool keepdim) {
+  Shape out = in;
+  if (out.empty()) return out;
+  if (keepdim)
+    out[axis] = 1;
+  else
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(axis));
+  return out;
+}
+
+std::vector<std::int64_t> as_i64(const Shape& s) { return std::vector<std::int64_t>(s.begin(), s.end()); }
+
+// PyTorch's rule for max/min: NaN wins and stays (it propagates); otherwise only a strictly better value
+// replaces the current one, so the first occurrence of the extreme is the one kept.
+template <bool IsMax, class T>
+inline bool beats(T v, T best) {
+  const bool better = IsMax ? v > best : v < best;
+  return better || (std::isnan(v) && !std::isnan(best));
+}
+
+// Extreme and first index of one contiguous row (n > 0). Two cheap passes instead of one branchy
+// one: a vectorised reduction finds the extreme value (and whether any NaN is present), then a
+// compare-only scan finds its first occurrence.
+template <bool IsMax, class T>
+inline void row_extreme(const T* row, std::size_t n, T* value, std::size_t* index) {
+  T best = row[0];
+  int any_nan = 0;
+  if constexpr (IsMax) {
+#pragma omp simd reduction(max : best) reduction(| : any_nan)
+    for (std::size_t k = 0; k < n; ++k) {
+      best = row[k] > best ? row[k] : best;
+      any_nan |= row[k] != row[k];
+    }
+  } else {
+#pragma omp simd reduction(min : best) reduction(| : any_nan)
+    for (std::size_t k = 0; k < n; ++k) {
+      best = row[k] < best ? row[k] : best;
+      any_nan |= row[k] != row[k];
+    }
+  }
+  std::size_t at = 0;
+  if (any_nan) {  // NaN wins: the first NaN
+    while (!std::isnan(row[at])) ++at;
+  } else {
+    while (row[at] != best) ++at;
+  }
+  *value = row[at];  // the element itself (-0 and +0 compare equal)
+  *index = at;
+}
+
+// values[o, j] and index[o, j] of the extreme of x[o, :, j]. n must be > 0.
+template <bool IsMax, class T>
+void extreme_kernel(const T* x, const AxisSplit& a, T* values, std::size_t* index) {
+  const std::size_t n = a.n, inner = a.inner;
+  if (inner == 1) {  // the last axis: one row at a time
+    for (std::size_t o = 0; o < a.outer; ++o) row_extreme<IsMax>(x + o * n, n, values + o, index + o);
+    return;
+  }
+  // An inner axis: compare whole rows of `inner` values against the running best.
+  for (std::size_t o = 0; o < a.outer; ++o) {
+    const T* block = x + o * n * inner;
+    T* vb = values + o * inner;
+    std::size_t* ib = index + o * inner;
+    std::copy(block, block + inner, vb);
+    std::fill(ib, ib + inner, std::size_t{0});
+    for (std::size_t k = 1; k < n; ++k) {
+      const T* row = block + k * inner;
+      for (std::size_t j = 0; j < inner; ++j)
+        if (beats<IsMax>(row[j], vb[j])) {
+          vb[j] = row[j];
+          ib[j] = k;
+        }
+    }
+  }
+}
+
+using IndexList = std::shared_ptr<const std::vector<std::size_t>>;
+
+// Values and first-occurrence indices of the extreme over the middle count of `a` (a full reduction
+// passes (1, numel, 1)).
+struct Extreme {
+  Tensor values;
+  IndexList index;
+};
+Extreme extreme(bool is_max, const Tensor& t, const AxisSplit& a, const Shape& out_shape) {
+  auto index = std::make_shared<std::vector<std::size_t>>(a.outer * a.inner);
+  Tensor values = dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> out = empty_array<T>(out_shape);
+    if (is_max)
+      extreme_kernel<true>(arr<T>(t).data(), a, out.data(), index->data());
+    else
+      extreme_kernel<false>(arr<T>(t).data(), a, out.data(), index->data());
+    return make_tensor(std::move(out));
+  });
+  return {std::move(values), std::move(index)};
+}
+
+// Indices (integral values) as a tensor of dtype `dtype`.
+Tensor indices_as_tensor(const std::vector<std::size_t>& index, const Shape& shape, Dtype dtype) {
+  return dispatch(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> out = empty_array<T>(shape);
+    T* o = out.data();
+    for (std::size_t i = 0; i < index.size(); ++i) o[i] = static_cast<T>(index[i]);
+    return make_tensor(std::move(out));
+  });
+}
+
+// The reduced axis of a single-dim reduction, or a clear error on an empty one.
+std::size_t nonempty_axis(const char* op, const Tensor& t, int dim) {
+  const Shape in = t.shape();
+  const std::size_t axis = wrap_dim(op, dim, in.size());
+  if (!in.empty() && in[axis] == 0)
+    fail(op, ": cannot reduce over dimension ", dim, " of size 0 (shape ", shape_str(in),
+         "): the extreme of an empty set is undefined");
+  return axis;
+}
+void check_nonempty(const char* op, const Tensor& t) {
+  if (t.numel() == 0)
+    fail(op, ": cannot reduce an empty tensor (shape ", shape_str(t.shape()),
+         ") without a dim: the extreme of an empty set is undefined");
+}
+
+// Gradient routing for max(dim)/min(dim): a pair of internal ops, each the adjoint of the other, so the
+// backward is itself differentiable to any order.
+//   take_at(x, index):   y[o, j] = x[o, index[o, j], j]            (y has outer*inner elements)
+//   place_at(g, index):  zeros of the input's shape, with g[o, j] written at [o, index[o, j], j]
+Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const Shape& out_shape);
+Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const Shape& in_shape);
+
+struct TakeAtBackward : OpNode {
+  TakeAtBackward() : OpNode("GatherBackward") {}
+  std::size_t axis = 0;
+  IndexList index;
+  Shape input_shape;
+  TensorList apply(TensorList&& g) override { return {place_at(g[0], axis, index, input_shape)}; }
+};
+
+struct PlaceAtBackward : OpNode {
+  PlaceAtBackward() : OpNode("ScatterBackward") {}
+  std::size_t axis = 0;
+  IndexList index;
+  Shape grad_shape;
+  TensorList apply(TensorList&& g) override { return {take_at(g[0], axis, index, grad_shape)}; }
+};
+
+Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const Shape& out_shape) {
+  const Shape in = x.shape();
+  const AxisSplit a = split_at(in, axis);
+  Tensor out = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = arr<T>(x).data();
+    Array<T> o = empty_array<T>(out_shape);
+    T* po = o.data();
+    const std::size_t* idx = index->data();
+    for (std::size_t r = 0; r < a.outer; ++r) {
+      const T* block = px + r * a.n * a.inner;
+      for (std::size_t j = 0; j < a.inner; ++j) po[r * a.inner + j] = block[idx[r * a.inner + j] * a.inner + j];
+    }
+    return make_tensor(std::move(o));
+  });
+  if (auto node = record<TakeAtBackward>(out, {&x})) {
+    node->axis = axis;
+    node->index = index;
+    node->input_shape = in;
+  }
+  return out;
+}
+
+Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const Shape& in_shape) {
+  const AxisSplit a = split_at(in_shape, axis);
+  Tensor out = dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = arr<T>(g).data();
+    Array<T> o = empty_array<T>(in_shape);
+    std::fill(o.data(), o.data() + o.size(), T(0));
+    T* po = o.data();
+    const std::size_t* idx = index->data();
+    for (std::size_t r = 0; r < a.outer; ++r) {
+      T* block = po + r * a.n * a.inner;
+      for (std::size_t j = 0; j < a.inner; ++j) block[idx[r * a.inner + j] * a.inner + j] = pg[r * a.inner + j];
+    }
+    return make_tensor(std::move(o));
+  });
+  if (auto node = record<PlaceAtBackward>(out, {&g})) {
+    node->axis = axis;
+    node->index = index;
+    node->grad_shape = g.shape();
+  }
+  return out;
+}
+
+// max(dim)/min(dim): the whole gradient goes to the index the forward picked.
+struct ExtremeDimBackward : OpNode {
+  explicit ExtremeDimBackward(const char* name) : OpNode(name) {}
+  std::size_t axis = 0;
+  IndexList index;
+  Shape input_shape;
+  TensorList apply(TensorList&& g) override { return {place_at(g[0], axis, index, input_shape)}; }
+};
+
+// Full max()/min(): the gradient is shared evenly by every element equal to the result (PyTorch's
+// evenly_distribute_backward); when the result is NaN, by every NaN.
+struct ExtremeAllBackward : OpNode {
+  explicit ExtremeAllBackward(const char* name) : OpNode(name) {}
+  SavedTensor input, result;
+  TensorList apply(TensorList&& g) override {
+    Tensor x = input.unpack(this).detach();
+    Tensor y = result.unpack(this).detach();
+    Tensor mask = std::isnan(y.item()) ? ne(x, x) : eq(x, y);
+    return {mul(mask, div(g[0], sum(mask)))};
+  }
+  void release_variables() override {
+    input.reset();
+    result.reset();
+  }
+};
+
+Tensor extreme_all(const char* op, const char* node_name, bool is_max, const Tensor& t) {
+  checked(t, op);
+  check_nonempty(op, t);
+  const AxisSplit a{1, t.numel(), 1};
+  Tensor out = extreme(is_max, t, a, Shape{}).values;
+  if (auto node = record<ExtremeAllBackward>(out, {&t}, node_name)) {
+    node->input.save_input(t);
+    node->result.save_output(out);
+  }
+  return out;
+}
+
+Tensor extreme_dim(const char* op, const char* node_name, bool is_max, const Tensor& t, int dim, bool keepdim) {
+  checked(t, op);
+  const std::size_t axis = nonempty_axis(op, t, dim);
+  const Shape in = t.shape();
+  Extreme e = extreme(is_max, t, split_at(in, axis), shape_without(in, axis, keepdim));
+  if (auto node = record<ExtremeDimBackward>(e.values, {&t}, node_name)) {
+    node->axis = axis;
+    node->index = std::move(e.index);
+    node->input_shape = in;
+  }
+  return e.values;
+}
+
+Tensor arg_extreme_all(const char* op, bool is_max, const Tensor& t) {
+  checked(t, op);
+  check_nonempty(op, t);
+  Extreme e = extreme(is_max, t, AxisSplit{1, t.numel(), 1}, Shape{});
+  return indices_as_tensor(*e.index, Shape{}, t.dtype());
+}
+
+Tensor arg_extreme_dim(const char* op, bool is_max, const Tensor& t, int dim, bool keepdim) {
+  checked(t, op);
+  const std::size_t axis = nonempty_axis(op, t, dim);
+  const Shape in = t.shape();
+  const Shape out_shape = shape_without(in, axis, keepdim);
+  Extreme e = extreme(is_max, t, split_at(in, axis), out_shape);
+  return indices_as_tensor(*e.index, out_shape, t.dtype());
+}
+
+// log Σ exp(x) along one axis, shifted by the maximum so that |x| = 1e4 neither overflows nor
+// underflows. An infinite maximum is not subtracted (as in PyTorch): a row of -inf gives -inf and a
+// row holding +inf gives +inf, instead of inf - inf = NaN.
+template <class T>
+Array<T> logsumexp_kernel(const Array<T>& x, const AxisSplit& a, const Shape& out_shape) {
+  const std::size_t n = a.n, inner = a.inner, outer = a.outer;
+  Array<T> out = empty_array<T>(out_shape);
+  T* shift = out.data();  // outer*inner values; holds the shifts first, the results at the end
+  const T* px = x.data();
+  std::fill(shift, shift + outer * inner, -std::numeric_limits<T>::infinity());
+  if (n > 0) {
+    std::vector<std::size_t> unused_index(outer * inner);
+    extreme_kernel<true>(px, a, shift, unused_index.data());
+  }
+  for (std::size_t i = 0; i < outer * inner; ++i)
+    if (std::isinf(shift[i])) shift[i] = T(0);
+  // e = exp(x - shift) in one flat vectorised pass, then summed along the axis.
+  Array<T> e = empty_array<T>(x.shape());
+  T* pe = e.data();
+  for (std::size_t o = 0; o < outer; ++o) {
+    const T* s = shift + o * inner;
+    for (std::size_t k = 0; k < n; ++k) {
+      const T* row = px + (o * n + k) * inner;
+      T* dst = pe + (o * n + k) * inner;
+      if (inner == 1) {
+        dst[0] = row[0] - s[0];
+      } else {
+#pragma omp simd
+        for (std::size_t j = 0; j < inner; ++j) dst[j] = row[j] - s[j];
+      }
+    }
+  }
+  xt::noalias(e) = xt::exp(e);
+  std::vector<T> total(outer * inner, T(0));
+  for (std::size_t o = 0; o < outer; ++o) {
+    T* acc = total.data() + o * inner;
+    if (inner == 1) {
+      const T* row = pe + o * n;
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (std::size_t k = 0; k < n; ++k) s += row[k];
+      acc[0] = s;
+    } else {
+      for (std::size_t k = 0; k < n; ++k) {
+        const T* row = pe + (o * n + k) * inner;
+#pragma omp simd
+        for (std::size_t j = 0; j < inner; ++j) acc[j] += row[j];
+      }
+    }
+  }
+  for (std::size_t i = 0; i < outer * inner; ++i) shift[i] = std::log(total[i]) + shift[i];
+  return out;
+}
+
+// d logsumexp(x)/dx = exp(x - logsumexp(x)), i.e. the softmax; written in Tensor ops on the saved
+// result, so the second derivative flows through both x and the result.
+struct LogsumexpBackward : OpNode {
+  LogsumexpBackward() : OpNode("LogsumexpBackward") {}
+  SavedTensor input, result;
+  Shape keep_shape;
+  TensorList apply(TensorList&& g) override {
+    Tensor x = input.unpack(this);
+    Tensor y = reshape(result.unpack(this), as_i64(keep_shape));
+    return {mul(reshape(g[0], as_i64(keep_shape)), exp(sub(x, y)))};
+  }
+  void release_variables() override {
+    input.reset();
+    result.reset();
+  }
+};
+
+// d var/dx = 2 (x - mean(x)) / (N - correction), broadcast over the reduced dims.
+struct VarBackward : OpNode {
+  VarBackward() : OpNode("VarBackward") {}
+  SavedTensor input;
+  std::vector<int> dims;
+  Shape keep_shape;
+  double denominator = 1;
+  TensorList apply(TensorList&& g) override {
+    Tensor x = input.unpack(this);
+    Tensor centred = sub(x, mean(x, dims, true));
+    return {mul(reshape(g[0], as_i64(keep_shape)), mul(centred, 2.0 / denominator))};
+  }
+  void release_variables() override { input.reset(); }
+};
+
+}  // namespace
+
+Tensor max(const Tensor& t) { return extreme_all("max", "MaxBackward", true, t); }
+Tensor min(const Tensor& t) { return extreme_all("min", "MinBackward", false, t); }
+Tensor max(const Tensor& t, int dim, bool keepdim) { return extreme_dim("max", "MaxBackward", true, t, dim, keepdim); }
+Tensor min(const Tensor& t, int dim, bool keepdim) { return extreme_dim("min", "MinBackward", false, t, dim, keepdim); }
+Tensor argmax(const Tensor& t) { return arg_extreme_all("argmax", true, t); }
+Tensor argmin(const Tensor& t) { return arg_extreme_all("argmin", false, t); }
+Tensor argmax(const Tensor& t, int dim, bool keepdim) { return arg_extreme_dim("argmax", true, t, dim, keepdim); }
+Tensor argmin(const Tensor& t, int dim, bool keepdim) { return arg_extreme_dim("argmin", false, t, dim, keepdim); }
+
+Tensor logsumexp(const Tensor& t, int dim, bool keepdim) {
+  TensorImpl& it = checked(t, "logsumexp");
+  const Shape in = t.shape();
+  const std::size_t axis = wrap_dim("logsumexp", dim, in.size());
+  const AxisSplit a = split_at(in, axis);
+  Tensor out = dispatch(it.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return make_tensor(logsumexp_kernel<T>(it.array<T>(), a, shape_without(in, axis, keepdim)));
+  });
+  if (auto node = record<LogsumexpBackward>(out, {&t})) {
+    node->input.save_input(t);
+    node->result.save_output(out);
+    node->keep_shape = shape_without(in, axis, true);
+  }
+  return out;
+}
+
+Tensor var(const Tensor& t, const std::vector<int>& dims, bool unbiased, bool keepdim) {
+  TensorImpl& it = checked(t, "var");
+  const Shape in = t.shape();
+  const auto axes = reduction_dims("var", dims, in.size());
+  double count = 1;
+  for (std::size_t a : axes) count *= static_cast<double>(in[a]);
+  // N - 1 for the unbiased estimate; 0/0 = NaN when N <= 1 (or N = 0), as in PyTorch.
+  const double denominator = count - (unbiased ? 1.0 : 0.0);
+  const Shape keep_shape = reduced_shape(in, axes, true);
+  const Shape out_shape = reduced_shape(in, axes, keepdim);
+  Tensor out = dispatch(it.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const Array<T>& x = it.array<T>();
+    // Two passes (mean, then squared deviations): stable where E[x²] - E[x]² would cancel.
+    Array<T> m = sum_kernel<T>(x, axes, keep_shape);
+    const T inv_count = T(1) / static_cast<T>(count);
+    for (auto& v : m) v *= inv_count;
+    Array<T> sq = empty_array<T>(in);
+    const BroadcastPlan plan = plan_broadcast("var", in, keep_shape);
+    broadcast_apply(x.data(), m.data(), sq.data(), plan, [](T v, T mu) {
+      const T d = v - mu;
+      return d * d;
+    });
+    Array<T> r = sum_kernel<T>(sq, axes, out_shape);
+    const T den = static_cast<T>(denominator);
+    for (auto& v : r) v = v / den;
+    return make_tensor(std::move(r));
+  });
+  if (auto node = record<VarBackward>(out, {&t})) {
+    node->input.save_input(t);
+    node->dims.assign(axes.begin(), axes.end());
+    node->keep_shape = keep_shape;
+    node->denominator = denominator;
+  }
+  return out;
+}
+
 Tensor Tensor::sum() const { return xgrad::sum(*this); }
 Tensor Tensor::sum(const std::vector<int>& dims, bool keepdim) const { return xgrad::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return xgrad::mean(*this); }
 Tensor Tensor::mean(const std::vector<int>& dims, bool keepdim) const { return xgrad::mean(*this, dims, keepdim); }
+
+Tensor Tensor::max() const { return xgrad::max(*this); }
+Tensor Tensor::max(int dim, bool keepdim) const { return xgrad::max(*this, dim, keepdim); }
+Tensor Tensor::min() const { return xgrad::min(*this); }
+Tensor Tensor::min(int dim, bool keepdim) const { return xgrad::min(*this, dim, keepdim); }
+Tensor Tensor::argmax() const { return xgrad::argmax(*this); }
+Tensor Tensor::argmax(int dim, bool keepdim) const { return xgrad::argmax(*this, dim, keepdim); }
+Tensor Tensor::logsumexp(int dim, bool keepdim) const { return xgrad::logsumexp(*this, dim, keepdim); }
+Tensor Tensor::var(const std::vector<int>& dims, bool unbiased, bool keepdim) const {
+  return xgrad::var(*this, dims, unbiased, keepdim);
+}
 
 }  // namespace xgrad
