@@ -1,0 +1,44 @@
+// nn::functional: the stateless forms of the layers and losses. Losses take (input, target,
+// reduction) and follow PyTorch: Mean averages over every element (over the batch for class-index
+// losses), Sum adds, None keeps one value per element (per sample).
+#pragma once
+#include "../autograd/ops.hpp"
+
+namespace xgrad::nn {
+
+using Reduction = xgrad::Reduction;
+
+namespace functional {
+
+using xgrad::leaky_relu;
+using xgrad::linear;
+using xgrad::log_softmax;
+using xgrad::relu;
+using xgrad::sigmoid;
+using xgrad::softmax;
+using xgrad::tanh;
+
+// Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1-p) when
+// `training`; returns `input` itself otherwise. Draws from the global generator (manual_seed).
+// p outside [0, 1) throws.
+Tensor dropout(const Tensor& input, double p = 0.5, bool training = true);
+
+// (input - target)², averaged/summed/kept. Shapes and dtypes must match.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// |input - target|.
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// -(t·log(p) + (1-t)·log(1-p)) with each log clamped at -100 (PyTorch), so p = 0 or 1 gives a finite
+// loss. `input` must hold probabilities in [0, 1]; another value throws naming it. Where the clamp
+// is active the gradient of that term is 0 (PyTorch instead divides by max(p(1-p), 1e-12)).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// binary_cross_entropy(sigmoid(input), target), computed stably for logits of any magnitude.
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        Reduction reduction = Reduction::Mean);
+// log_softmax + nll_loss fused, one backward. input (N, C) or (C); target class indices (N) or (),
+// integral values held in a tensor of the input's dtype.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// -input[n, target[n]] for log-probabilities `input`.
+Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace functional
+}  // namespace xgrad::nn
