@@ -1,0 +1,72 @@
+#include "dataloader.hpp"
+
+#include <numeric>
+
+#include "../autograd/detail/random.hpp"
+#include "rows.hpp"
+
+namespace xgrad::data {
+namespace {
+
+// splitmix64: turns (seed, epoch) into a well-mixed generator seed, so neighbouring epochs and
+// neighbouring seeds give unrelated orders.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), options_(options) {
+  if (options_.batch_size == 0) xgrad::detail::fail("DataLoader: batch_size must be at least 1, got 0");
+  // batch() may be called before the first begin(): it then sees epoch 0's order.
+  if (options_.shuffle) order_ = order_for_epoch(0);
+}
+
+std::size_t DataLoader::size() const noexcept {
+  const std::size_t n = dataset_.size();
+  const std::size_t b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<std::size_t> DataLoader::order_for_epoch(std::uint64_t k) const {
+  std::vector<std::size_t> order(dataset_.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (options_.shuffle) xgrad::detail::shuffle_indices(order, mix(mix(options_.seed) ^ k));
+  return order;
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  if (options_.shuffle) order_ = order_for_epoch(epoch_);
+  ++epoch_;
+  return Iterator(this, 0);
+}
+
+DataLoader::Iterator DataLoader::end() { return Iterator(nullptr, size()); }
+
+Batch DataLoader::batch(std::size_t b) const {
+  if (b >= size()) xgrad::detail::fail("DataLoader::batch: batch ", b, " out of range for ", size(), " batches");
+  const std::size_t first = b * options_.batch_size;
+  const std::size_t last = std::min(first + options_.batch_size, dataset_.size());
+  if (!options_.shuffle)
+    return Batch{detail::copy_row_range(dataset_.inputs(), first, last),
+                 detail::copy_row_range(dataset_.targets(), first, last)};
+  const std::size_t* idx = order_.data() + first;
+  return Batch{detail::gather_rows(dataset_.inputs(), idx, last - first),
+               detail::gather_rows(dataset_.targets(), idx, last - first)};
+}
+
+DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t index) : loader_(loader), index_(index) {
+  if (loader_ && index_ < loader_->size()) current_ = loader_->batch(index_);
+}
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+  ++index_;
+  current_ = (index_ < loader_->size()) ? loader_->batch(index_) : Batch{};
+  return *this;
+}
+
+}  // namespace xgrad::data
