@@ -91,7 +91,9 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
     // Without create_graph the stored gradient has no history and is not aliased by anyone else
     // (a later in-place accumulation must not change a tensor the user or a hook still holds).
     if (create_graph) {
-      leaf.grad = g;
+      // A (differentiable) copy, as in PyTorch: `g` may be shared with other leaves (AddBackward hands
+      // the same tensor to both operands), and a later backward accumulates into .grad in place.
+      leaf.grad = g.clone();
     } else if (!g.grad_fn() && g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) {
       leaf.grad = std::move(g);
     } else {

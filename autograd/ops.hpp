@@ -132,6 +132,8 @@ enum class Reduction { None, Mean, Sum };
 // logits/log_probs: (N, C) or (C); target: (N) or ().
 Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
 Tensor nll_loss_op(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean);
+// Binary cross-entropy on probabilities in [0, 1], logs clamped at -100 (PyTorch's rule).
+Tensor bce_op(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // Stable for logits of any magnitude: max(x,0) - x*y + log1p(exp(-|x|)).
 Tensor bce_with_logits_op(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
 

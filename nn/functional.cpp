@@ -29,12 +29,6 @@ void check_pair(const char* fn, const Tensor& input, const Tensor& target) {
     detail::fail(fn, ": input is ", input.dtype(), " but target is ", target.dtype(), " (convert with to())");
 }
 
-// max(log p, -100) with a zero gradient where p == 0 (where log p itself would give 0·inf = NaN).
-Tensor clamped_log(const Tensor& p) {
-  const Tensor positive = gt(p, 0.0);
-  const Tensor safe = where(positive, p, ones_like(p));
-  return where(positive, clamp_min(log(safe), -100.0), full({}, -100.0, p.dtype()));
-}
 
 }  // namespace
 
@@ -72,16 +66,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_pair("binary_cross_entropy", input, target);
-  detail::dispatch(input.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const auto& p = input.data<T>();
-    for (std::size_t i = 0; i < p.size(); ++i)
-      if (!(p.data()[i] >= T(0) && p.data()[i] <= T(1)))
-        detail::fail("binary_cross_entropy: input must hold probabilities in [0, 1], found ", p.data()[i],
-                     " at flat index ", i, " (use binary_cross_entropy_with_logits for logits)");
-  });
-  const Tensor losses = -(target * clamped_log(input) + (1.0 - target) * clamped_log(1.0 - input));
-  return reduce(losses, reduction);
+  return bce_op(input, target, reduction);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction) {

@@ -295,7 +295,62 @@ struct BceWithLogitsBackward : OpNode {
   }
 };
 
+struct BceBackward : OpNode {
+  BceBackward(Reduction r, std::size_t count) : OpNode("BinaryCrossEntropyBackward"), reduction(r), count(count) {}
+  Reduction reduction;
+  std::size_t count;
+  SavedTensor x, y;
+  TensorList apply(TensorList&& g) override {
+    // l = -(y·log x + (1-y)·log(1-x))  =>  dl/dx = (x - y) / (x(1-x)), with PyTorch's guard: the
+    // denominator is clamped at 1e-12 so p = 0 or 1 gives a large finite gradient, never inf or nan.
+    // dl/dy = log(1-x) - log(x), with the forward's -100 clamp on each log.
+    Tensor w = reduction == Reduction::Mean ? div(g[0], static_cast<double>(count)) : g[0];
+    Tensor xv = x.unpack(this);
+    Tensor gx, gy;
+    if (needs_input_grad(0)) gx = mul(div(sub(xv, y.unpack(this)), clamp_min(mul(xv, rsub(xv, 1.0)), 1e-12)), w);
+    if (needs_input_grad(1)) gy = mul(sub(clamp_min(log(rsub(xv, 1.0)), -100.0), clamp_min(log(xv), -100.0)), w);
+    return {gx, gy};
+  }
+  void release_variables() override {
+    x.reset();
+    y.reset();
+  }
+};
+
 }  // namespace
+
+Tensor bce_op(const Tensor& input, const Tensor& target, Reduction reduction) {
+  const char* op = "binary_cross_entropy";
+  checked(input, op, "input");
+  checked(target, op, "target");
+  if (target.dtype() != input.dtype())
+    fail(op, ": dtype mismatch, input ", input.dtype(), " and target ", target.dtype(), " (convert with .to(dtype))");
+  if (target.shape() != input.shape())
+    fail(op, ": target shape ", shape_str(target.shape()), " must be the same as input shape ", shape_str(input.shape()));
+  Tensor out = dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = arr<T>(input).data();
+    const T* y = arr<T>(target).data();
+    Array<T> losses = empty_array<T>(input.shape());
+    T* o = losses.data();
+    const std::size_t n = losses.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!(x[i] >= T(0) && x[i] <= T(1)))
+        fail(op, ": input must hold probabilities in [0, 1], found ", x[i], " at flat index ", i,
+             " (use binary_cross_entropy_with_logits for logits)");
+      // Each log is clamped at -100 (PyTorch's rule), so p = 0 or 1 gives a finite loss.
+      const T log_x = std::max(std::log(x[i]), T(-100));
+      const T log_1mx = std::max(std::log1p(-x[i]), T(-100));
+      o[i] = -(y[i] * log_x + (T(1) - y[i]) * log_1mx);
+    }
+    return reduce_losses(std::move(losses), reduction);
+  });
+  if (auto node = record<BceBackward>(out, {&input, &target}, reduction, input.numel())) {
+    node->x.save_input(input);
+    if (node->needs_input_grad(0)) node->y.save_input(target);
+  }
+  return out;
+}
 
 Tensor softmax(const Tensor& t, int dim) {
   return softmax_like<SoftmaxGrad>("softmax", t, dim,

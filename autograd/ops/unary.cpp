@@ -151,6 +151,85 @@ Tensor pow(const Tensor& base, double exponent) {
   return out;
 }
 
+namespace {
+
+// PyTorch's pow_backward_self: g·e·bᵉ⁻¹, and 0 where e == 0 (where bᵉ⁻¹ may be inf or NaN).
+Tensor pow_grad_base(const Tensor& g, const Tensor& b, const Tensor& e) {
+  Tensor zero = scalar_tensor(0.0, g.dtype());
+  return where(eq(e, 0.0), zero, mul(g, mul(e, pow(b, sub(e, 1.0)))));
+}
+
+// PyTorch's pow_backward_exponent: g·bᵉ·log(b), and 0 where b == 0 and e >= 0 (0ᵉ is flat there, and
+// 0·log(0) would be NaN).
+Tensor pow_grad_exponent(const Tensor& g, const Tensor& b, const Tensor& e, const Tensor& result) {
+  Tensor zero = scalar_tensor(0.0, g.dtype());
+  Tensor flat = mul(eq(b, 0.0), ge(e, 0.0));
+  return mul(g, where(flat, zero, mul(result, log(b))));
+}
+
+struct PowTensorBackward : OpNode {
+  PowTensorBackward() : OpNode("PowBackward") {}
+  SavedTensor base, exponent, result;
+  Shape base_shape, exponent_shape;
+  TensorList apply(TensorList&& g) override {
+    Tensor b = base.unpack(this), e = exponent.unpack(this);
+    return {needs_input_grad(0) ? sum_to(pow_grad_base(g[0], b, e), base_shape) : Tensor(),
+            needs_input_grad(1) ? sum_to(pow_grad_exponent(g[0], b, e, result.unpack(this)), exponent_shape)
+                                : Tensor()};
+  }
+  void release_variables() override {
+    base.reset();
+    exponent.reset();
+    result.reset();
+  }
+};
+
+struct PowScalarBaseBackward : OpNode {  // s^e
+  explicit PowScalarBaseBackward(double s) : OpNode("PowBackward"), base(s) {}
+  double base;
+  SavedTensor exponent, result;
+  TensorList apply(TensorList&& g) override {
+    Tensor y = result.unpack(this);
+    // d sᵉ/de = sᵉ·log(s); for s == 0 the same rule as above (0 where e >= 0)
+    if (base == 0.0) {
+      Tensor zero = scalar_tensor(0.0, g[0].dtype());
+      return {mul(g[0], where(ge(exponent.unpack(this), 0.0), zero, mul(y, std::log(base))))};
+    }
+    return {mul(g[0], mul(y, std::log(base)))};
+  }
+  void release_variables() override {
+    exponent.reset();
+    result.reset();
+  }
+};
+
+}  // namespace
+
+Tensor pow(const Tensor& base, const Tensor& exponent) {
+  Tensor out = binary_map("pow", base, exponent, [](auto x, auto y) { return std::pow(x, y); });
+  if (auto node = record<PowTensorBackward>(out, {&base, &exponent})) {
+    node->base_shape = base.shape();
+    node->exponent_shape = exponent.shape();
+    node->base.save_input(base);
+    node->exponent.save_input(exponent);
+    if (node->needs_input_grad(1)) node->result.save_output(out);
+  }
+  return out;
+}
+
+Tensor pow(double base, const Tensor& exponent) {
+  Tensor out = dispatch(checked(exponent, "pow").dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T b = static_cast<T>(base);
+    return scalar_map("pow", exponent, [b](T x) { return std::pow(b, x); });
+  });
+  if (auto node = record<PowScalarBaseBackward>(out, {&exponent}, base)) {
+    node->result.save_output(out);
+    if (base == 0.0) node->exponent.save_input(exponent);
+  }
+  return out;
+}
+
 // ---- Methods --------------------------------------------------------------------------------------
 Tensor Tensor::neg() const { return xgrad::neg(*this); }
 Tensor Tensor::exp() const { return xgrad::exp(*this); }
@@ -164,5 +243,6 @@ Tensor Tensor::leaky_relu(double slope) const { return xgrad::leaky_relu(*this, 
 Tensor Tensor::sin() const { return xgrad::sin(*this); }
 Tensor Tensor::cos() const { return xgrad::cos(*this); }
 Tensor Tensor::pow(double exponent) const { return xgrad::pow(*this, exponent); }
+Tensor Tensor::pow(const Tensor& exponent) const { return xgrad::pow(*this, exponent); }
 
 }  // namespace xgrad

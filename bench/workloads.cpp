@@ -1,0 +1,490 @@
+// workloads.cpp - xgrad's side of the LibTorch comparison (../shared/bench/WORKLOADS.md).
+//
+// Usage: workloads <workload> [--threads 1,2] [--reps R] [--n N] [--epochs E] [--data DIR]
+//                             [--blas-threads K]
+//   workloads: config | mlp-train | seed-mlp | op-overhead | gemm | fashion-mnist | deep-chain
+//              | deep-chain-nobwd
+//
+// Each workload mirrors ../shared/anchors/libtorch_bench.cpp step for step: the same model, data,
+// warm-up, repetitions and timed region, so that compare.py can pair the two programs' figures.
+// Every timed figure is printed in the anchor's format, with the anchor's workload and metric names
+// (W4's are prefixed xgrad_ where the anchor's are torch_; compare.py maps them):
+//   SAMPLE <workload> <metric> threads=<t> unit=<u> value=<v>      (one per repetition)
+//   SUMMARY <workload> <metric> threads=<t> unit=<u> median=<m> min=<a> max=<b> reps=<r>
+//
+// "threads=N" means xgrad::set_num_threads(N), which also sets OpenBLAS's thread count.
+// Everything is float32 on the CPU, manual_seed(0), timed with steady_clock after warm-up.
+
+#include <xgrad.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// OpenBLAS's own controls (xgrad links OpenBLAS); used to report and, with --blas-threads, to
+// override the BLAS thread count the way the anchor's option does.
+extern "C" {
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+char* openblas_get_corename(void);
+char* openblas_get_config(void);
+}
+
+using namespace xgrad;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+struct Opts {
+  std::string workload;
+  std::vector<int> threads{1, 2};
+  int reps = -1;    // -1: workload default
+  long n = -1;      // deep-chain length
+  int epochs = -1;  // fashion-mnist
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  // OpenBLAS threads: -1 = same as xgrad's (default), 0 = OpenBLAS's own default, k > 0 = k.
+  int blas_threads = -1;
+};
+
+int default_openblas_threads = 0;  // read at start, before anything changes it
+
+void set_threads(int t, const Opts& o) {
+  set_num_threads(t);
+  if (o.blas_threads == 0) openblas_set_num_threads(default_openblas_threads);
+  else if (o.blas_threads > 0) openblas_set_num_threads(o.blas_threads);
+  std::printf("INFO threads xgrad=%d openblas=%d\n", get_num_threads(), openblas_get_num_threads());
+}
+
+void report(const std::string& wl, const std::string& metric, int t, const std::string& unit,
+            std::vector<double> v) {
+  for (double x : v)
+    std::printf("SAMPLE %s %s threads=%d unit=%s value=%.6g\n", wl.c_str(), metric.c_str(), t,
+                unit.c_str(), x);
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  const double med = (n % 2) ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  std::printf("SUMMARY %s %s threads=%d unit=%s median=%.6g min=%.6g max=%.6g reps=%zu\n",
+              wl.c_str(), metric.c_str(), t, unit.c_str(), med, v.front(), v.back(), n);
+  std::fflush(stdout);
+}
+
+std::size_t sz(long v) { return static_cast<std::size_t>(v); }
+
+// ---------------------------------------------------------------- models
+using ModuleList = std::initializer_list<std::shared_ptr<nn::Module>>;
+
+// 784-256-256-10 with ReLU, producing logits (W1, W5).
+std::shared_ptr<nn::Sequential> make_mlp() {
+  return std::make_shared<nn::Sequential>(ModuleList{
+      std::make_shared<nn::Linear>(784, 256), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(256, 256), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(256, 10)});
+}
+
+// The Keras "seed" network: 10-10-1, ReLU then Sigmoid (W2).
+std::shared_ptr<nn::Sequential> make_seed() {
+  return std::make_shared<nn::Sequential>(ModuleList{
+      std::make_shared<nn::Linear>(10, 10), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(10, 1), std::make_shared<nn::Sigmoid>()});
+}
+
+// ---------------------------------------------------------------- W1 mlp-train
+void w1_mlp_train(const Opts& o) {
+  const int B = 128, inner = 20;
+  const int reps = o.reps > 0 ? o.reps : 15;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto model = make_mlp();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    auto x = rand({B, 784});
+    auto y = randint(0, 10, {B});
+    auto step = [&] {
+      opt.zero_grad();
+      auto logits = model->forward(x);
+      auto loss = nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      opt.step();
+      return loss;
+    };
+    for (int i = 0; i < 30; ++i) step();  // warm-up
+    std::vector<double> ms, sps;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) step();
+      const double dt = (now_s() - t0) / inner;
+      ms.push_back(dt * 1e3);
+      sps.push_back(B / dt);
+    }
+    report("mlp-train", "ms_per_step", t, "ms", ms);
+    report("mlp-train", "samples_per_s", t, "samples/s", sps);
+  }
+}
+
+// ---------------------------------------------------------------- W2 seed-mlp
+void w2_seed_mlp(const Opts& o) {
+  const int B = 32, inner = 500;
+  const int reps = o.reps > 0 ? o.reps : 15;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto model = make_seed();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    auto x = randn({B, 10});
+    auto y = randint(0, 2, {B, 1});  // 0/1 targets, already float32
+    auto step = [&] {
+      opt.zero_grad();
+      auto p = model->forward(x);
+      auto loss = nn::functional::binary_cross_entropy(p, y);
+      loss.backward();
+      opt.step();
+    };
+    for (int i = 0; i < 500; ++i) step();
+    std::vector<double> us;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) step();
+      us.push_back((now_s() - t0) / inner * 1e6);
+    }
+    report("seed-mlp", "us_per_step", t, "us", us);
+    // Phase breakdown (a separate pass; 4 clock reads per step).
+    std::vector<double> pz, pf, pb, ps;
+    for (int r = 0; r < reps; ++r) {
+      double z = 0, f = 0, bw = 0, st = 0;
+      for (int i = 0; i < inner; ++i) {
+        const double t0 = now_s();
+        opt.zero_grad();
+        const double t1 = now_s();
+        auto loss = nn::functional::binary_cross_entropy(model->forward(x), y);
+        const double t2 = now_s();
+        loss.backward();
+        const double t3 = now_s();
+        opt.step();
+        const double t4 = now_s();
+        z += t1 - t0;
+        f += t2 - t1;
+        bw += t3 - t2;
+        st += t4 - t3;
+      }
+      pz.push_back(z / inner * 1e6);
+      pf.push_back(f / inner * 1e6);
+      pb.push_back(bw / inner * 1e6);
+      ps.push_back(st / inner * 1e6);
+    }
+    report("seed-mlp", "us_zero_grad", t, "us", pz);
+    report("seed-mlp", "us_forward+loss", t, "us", pf);
+    report("seed-mlp", "us_backward", t, "us", pb);
+    report("seed-mlp", "us_adam_step", t, "us", ps);
+  }
+}
+
+// ---------------------------------------------------------------- W3 op-overhead
+// A chain of 1000 ops: i%3==0: x*1.0001, i%3==1: x+0.001, i%3==2: tanh(x).
+Tensor chain(Tensor x, int nops) {
+  for (int i = 0; i < nops; ++i) {
+    switch (i % 3) {
+      case 0: x = x * 1.0001; break;
+      case 1: x = x + 0.001; break;
+      default: x = tanh(x); break;
+    }
+  }
+  return x;
+}
+
+void w3_op_overhead(const Opts& o) {
+  const int NOPS = 1000;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    for (long n : {1L, 16L, 65536L}) {
+      const int reps = o.reps > 0 ? o.reps : (n >= 65536 ? 15 : 31);
+      auto x0 = rand({sz(n)});
+      // The whole cost a user pays: forward (graph build) + sum + backward + graph destruction.
+      auto run_total = [&](double* f, double* b) {
+        auto x = x0.clone().requires_grad_(true);
+        const double t0 = now_s();
+        {
+          auto y = chain(x, NOPS).sum();
+          const double t1 = now_s();
+          y.backward();
+          if (f) *f = t1 - t0;
+        }  // graph released here
+        const double t2 = now_s();
+        if (b && f) *b = (t2 - t0) - *f;
+        return t2 - t0;
+      };
+      for (int i = 0; i < 5; ++i) run_total(nullptr, nullptr);
+      std::vector<double> tot, fwd, bwd, nograd;
+      for (int r = 0; r < reps; ++r) {
+        double f = 0, b = 0;
+        const double tt = run_total(&f, &b);
+        tot.push_back(tt / NOPS * 1e6);
+        fwd.push_back(f / NOPS * 1e6);
+        bwd.push_back(b / NOPS * 1e6);
+      }
+      for (int r = 0; r < reps; ++r) {
+        NoGradGuard ng;
+        const double t0 = now_s();
+        auto y = chain(x0, NOPS).sum();
+        nograd.push_back((now_s() - t0) / NOPS * 1e6);
+      }
+      const std::string sfx = "_n" + std::to_string(n);
+      report("op-overhead", "us_per_op_fwd+bwd" + sfx, t, "us", tot);
+      report("op-overhead", "us_per_op_fwd_only" + sfx, t, "us", fwd);
+      report("op-overhead", "us_per_op_bwd_only" + sfx, t, "us", bwd);
+      report("op-overhead", "us_per_op_nograd_fwd" + sfx, t, "us", nograd);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- W4 gemm
+// Largest |C - A·B| over a few entries recomputed in double: catches a wrong GEMM call (layout,
+// transpose flags) without a second BLAS.
+double spot_check(const Tensor& A, const Tensor& B, const Tensor& C) {
+  const auto& a = A.data<float>();
+  const auto& b = B.data<float>();
+  const auto& c = C.data<float>();
+  const std::size_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  double worst = 0;
+  for (std::size_t s = 0; s < 16; ++s) {
+    const std::size_t i = (s * 7919) % m, j = (s * 104729) % n;
+    double ref = 0;
+    for (std::size_t p = 0; p < k; ++p) ref += double(a.data()[i * k + p]) * double(b.data()[p * n + j]);
+    worst = std::max(worst, std::abs(ref - double(c.data()[i * n + j])));
+  }
+  return worst;
+}
+
+void w4_gemm(const Opts& o) {
+  struct GemmShape {
+    std::size_t m, k, n;
+  };
+  const GemmShape shapes[] = {{1024, 1024, 1024}, {256, 784, 256}};
+  for (int t : o.threads) {
+    set_threads(t, o);
+    for (auto s : shapes) {
+      const int reps = o.reps > 0 ? o.reps : 15;
+      const double flop = 2.0 * double(s.m) * double(s.k) * double(s.n);
+      const int inner = std::max(1, static_cast<int>(4e9 / flop));  // ~4 GFLOP per timed rep
+      manual_seed(0);
+      auto A = rand({s.m, s.k});
+      auto B = rand({s.k, s.n});
+      Tensor C;
+      const std::string tag = std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+      // Through the public op, allocating C as a user call does.
+      for (int i = 0; i < 3; ++i) C = matmul(A, B);
+      std::vector<double> g_mm;
+      for (int r = 0; r < reps; ++r) {
+        const double t0 = now_s();
+        for (int i = 0; i < inner; ++i) C = matmul(A, B);
+        const double dt = (now_s() - t0) / inner;
+        g_mm.push_back(flop / dt * 1e-9);
+      }
+      std::printf("INFO gemm %s threads=%d maxdiff_vs_double_spot_check=%.3g\n", tag.c_str(), t,
+                  spot_check(A, B, C));
+      report("gemm", "xgrad_matmul_" + tag, t, "GFLOP/s", g_mm);
+    }
+    // Linear(784,256) forward + backward on a batch of 256: one GEMM with the bias folded in,
+    // then the weight-gradient GEMM and the bias reduction (x needs no gradient).
+    {
+      const int reps = o.reps > 0 ? o.reps : 15;
+      manual_seed(0);
+      nn::Linear lin(784, 256);
+      auto x = rand({256, 784});
+      auto run = [&] {
+        lin.zero_grad();
+        auto y = lin.forward(x);
+        y.sum().backward();
+      };
+      for (int i = 0; i < 10; ++i) run();
+      std::vector<double> ms;
+      for (int r = 0; r < reps; ++r) {
+        const int inner = 20;
+        const double t0 = now_s();
+        for (int i = 0; i < inner; ++i) run();
+        ms.push_back((now_s() - t0) / inner * 1e3);
+      }
+      report("gemm", "xgrad_linear_fwd_bwd_256x784x256", t, "ms", ms);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- W5 fashion-mnist
+void w5_fashion_mnist(const Opts& o) {
+  const double tl0 = now_s();
+  auto split = data::load_fashion_mnist(o.data);
+  const Tensor& Xte = split.test.inputs();
+  const Tensor& Yte = split.test.targets();
+  std::printf("INFO fashion-mnist load_s=%.3f train=%ld test=%ld\n", now_s() - tl0,
+              static_cast<long>(split.train.size()), static_cast<long>(split.test.size()));
+  const std::size_t B = 128;
+  const int epochs = o.epochs > 0 ? o.epochs : 5;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto model = make_mlp();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    // Reshuffled every epoch from the seed; the last partial batch (96) is kept.
+    data::DataLoader loader(split.train, {.batch_size = B, .shuffle = true, .drop_last = false, .seed = 0});
+    std::vector<double> epoch_s;
+    for (int ep = 1; ep <= epochs; ++ep) {
+      model->train();
+      const double t0 = now_s();
+      double loss_sum = 0;
+      long nb = 0;
+      for (auto& [xb, yb] : loader) {
+        opt.zero_grad();
+        auto loss = nn::functional::cross_entropy(model->forward(xb), yb);
+        loss.backward();
+        opt.step();
+        if ((nb & 63) == 0) loss_sum += loss.item();  // an occasional read, like a logger
+        ++nb;
+      }
+      const double dt = now_s() - t0;
+      epoch_s.push_back(dt);
+      double acc;
+      {
+        NoGradGuard ng;
+        model->eval();
+        auto pred = argmax(model->forward(Xte), 1);
+        acc = mean(eq(pred, Yte)).item();
+      }
+      std::printf("EPOCH fashion-mnist threads=%d epoch=%d seconds=%.3f batches=%ld test_acc=%.4f\n", t,
+                  ep, dt, nb, acc);
+      std::printf("SAMPLE fashion-mnist test_acc_epoch%d threads=%d unit=%% value=%.2f\n", ep, t,
+                  acc * 100);
+      std::fflush(stdout);
+      if (!std::isfinite(loss_sum)) std::printf("INFO fashion-mnist loss is not finite\n");
+    }
+    report("fashion-mnist", "s_per_epoch", t, "s", epoch_s);
+  }
+}
+
+// ---------------------------------------------------------------- W6 deep-chain
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+void w6_deep_chain(const Opts& o, bool with_backward) {
+  // The anchor's default length, so that a run without --n still pairs with it (the metric names
+  // carry n). WORKLOADS.md's figure is for --n 1000000.
+  const long N = o.n > 0 ? o.n : 100000;
+  const int t = o.threads.front();
+  set_threads(t, o);
+  if (with_backward) {
+    // (a) build + backward + destroy
+    auto x0 = ones({1}).requires_grad_(true);
+    const long r0 = rss_kb();
+    const double t0 = now_s();
+    double t1, t2;
+    long r_built;
+    {
+      auto x = x0;
+      for (long i = 0; i < N; ++i) x = x * 1.0000001 + 0.0;
+      t1 = now_s();
+      r_built = rss_kb();
+      x.backward();
+      t2 = now_s();
+    }
+    const double t3 = now_s();
+    std::printf("DEEP backward n_iter=%ld nodes=%ld threads=%d build_s=%.3f backward_s=%.3f "
+                "destroy_s=%.3f total_s=%.3f rss_before_kb=%ld rss_built_kb=%ld grad=%.6f "
+                "expected_fp32const=%.6f\n",
+                N, 2 * N, t, t1 - t0, t2 - t1, t3 - t2, t3 - t0, r0, r_built, x0.grad().item(),
+                std::pow(static_cast<double>(1.0000001f), static_cast<double>(N)));
+    std::fflush(stdout);
+  } else {
+    // (b) build + destroy without backward: the graph is freed by destructors alone.
+    auto x0 = ones({1}).requires_grad_(true);
+    const double t0 = now_s();
+    double t1;
+    {
+      auto x = x0;
+      for (long i = 0; i < N; ++i) x = x * 1.0000001 + 0.0;
+      t1 = now_s();
+    }
+    const double t2 = now_s();
+    std::printf("DEEP no_backward n_iter=%ld nodes=%ld build_s=%.3f destroy_s=%.3f rss_end_kb=%ld\n", N,
+                2 * N, t1 - t0, t2 - t1, rss_kb());
+  }
+  std::printf("DEEP ok n_iter=%ld rss_end_kb=%ld\n", N, rss_kb());
+}
+
+int run(int argc, char** argv) {
+  Opts o;
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd> "
+                 "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
+                 argv[0]);
+    return 2;
+  }
+  o.workload = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--threads") {
+      o.threads.clear();
+      std::stringstream ss(next());
+      std::string tok;
+      while (std::getline(ss, tok, ',')) o.threads.push_back(std::stoi(tok));
+      if (o.threads.empty()) throw std::runtime_error("--threads needs at least one count");
+    } else if (a == "--reps") o.reps = std::stoi(next());
+    else if (a == "--n") o.n = std::stol(next());
+    else if (a == "--epochs") o.epochs = std::stoi(next());
+    else if (a == "--data") o.data = next();
+    else if (a == "--blas-threads") o.blas_threads = std::stoi(next());
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  default_openblas_threads = openblas_get_num_threads();
+  std::printf("INFO xgrad openblas_core=%s blas_threads_opt=%d default_xgrad_threads=%d "
+              "default_openblas_threads=%d\n",
+              openblas_get_corename(), o.blas_threads, get_num_threads(), default_openblas_threads);
+  const auto& w = o.workload;
+  if (w == "config") {
+    std::printf("openblas_config: %s\n", openblas_get_config());
+  } else if (w == "mlp-train") w1_mlp_train(o);
+  else if (w == "seed-mlp") w2_seed_mlp(o);
+  else if (w == "op-overhead") w3_op_overhead(o);
+  else if (w == "gemm") w4_gemm(o);
+  else if (w == "fashion-mnist") w5_fashion_mnist(o);
+  else if (w == "deep-chain") w6_deep_chain(o, true);
+  else if (w == "deep-chain-nobwd") w6_deep_chain(o, false);
+  else {
+    std::fprintf(stderr, "unknown workload %s\n", w.c_str());
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "workloads: %s\n", e.what());
+    return 1;
+  }
+}
