@@ -88,6 +88,10 @@ int run(const Options& o) {
   std::printf("Fashion-MNIST: %zu training images, %zu test images\n", train.size(), split.test.size());
 
   auto model = make_mlp(o.hidden);
+  {
+    NoGradGuard no_grad;  // one forward pass on a dummy batch lets the summary show output shapes
+    (*model)(zeros({1, 784}));
+  }
   std::cout << nn::summary(*model) << "\n";
 
   optim::Adam adam(model->parameters(), {.lr = o.lr});
