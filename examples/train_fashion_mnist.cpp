@@ -12,6 +12,7 @@
 // --limit N trains on the first N training images only (for quick runs); --min-accuracy makes the
 // program fail when the final test accuracy is below F (used by the slow test).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <sstream>
@@ -39,6 +40,13 @@ Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf(
+          "usage: train_fashion_mnist [--epochs 10] [--batch-size 128] [--lr 1e-3] [--hidden 256,256] [--seed 0]\n"
+          "                           [--threads 1] [--data DIR] [--limit N] [--model-out model.safetensors]\n"
+          "                           [--metrics-out metrics.csv] [--min-accuracy F]\n");
+      std::exit(0);
+    }
     if (i + 1 >= argc) throw Error("missing value after " + flag);
     const std::string value = argv[++i];
     if (flag == "--epochs") o.epochs = std::stoi(value);
