@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
-PACKAGES="g++ cmake make ccache libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev \
+PACKAGES="g++ libc6-dev cmake make ccache libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev \
 doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist"
 
 deps() {
