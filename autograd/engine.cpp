@@ -6,6 +6,7 @@
 #include <atomic>
 #include <queue>
 
+#include "anomaly.hpp"
 #include "detail/op_support.hpp"
 #include "grad_mode.hpp"
 #include "node.hpp"
@@ -14,8 +15,6 @@
 namespace xgrad::autograd {
 
 namespace {
-
-std::atomic<std::uint64_t> next_run_id{1};
 
 struct Capture {
   Node* node;
@@ -27,25 +26,37 @@ struct NewestFirst {
   bool operator()(const Node* a, const Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
 };
 
+// The gradient buffers of one run, kept by the engine rather than in the nodes (a node stays small):
+// the node at position p of the run owns slots [offset[p], offset[p] + num_outputs).
+struct GradBuffers {
+  std::vector<std::uint32_t> offset;
+  std::vector<Tensor> slots;
+
+  void add_node(const Node& n) {
+    offset.push_back(static_cast<std::uint32_t>(slots.size()));
+    slots.resize(slots.size() + n.num_outputs());
+  }
+  Tensor* of(Node& n) { return slots.data() + offset[n.run_state().position]; }
+};
+
 // Adds `g` into slot `nr` of `node`'s gradient buffer.
-void accumulate_into(Node& node, std::uint32_t nr, Tensor&& g) {
-  TensorList& buf = node.run_state().buffer;
-  if (buf.size() < node.num_outputs()) buf.resize(node.num_outputs());
-  if (nr >= buf.size()) detail::fail(node.name(), ": gradient for output ", nr, " but the node has ", buf.size(), " outputs");
-  Tensor& slot = buf[nr];
+void accumulate_into(GradBuffers& buffers, Node& node, std::uint32_t nr, Tensor&& g) {
+  if (nr >= node.num_outputs())
+    detail::fail(node.name(), ": gradient for output ", nr, " but the node has ", node.num_outputs(), " outputs");
+  Tensor& slot = buffers.of(node)[nr];
   if (!slot.defined()) {
     slot = std::move(g);
   } else {
     if (slot.shape() != g.shape())
       detail::fail(node.name(), ": gradients of shapes ", shape_str(slot.shape()), " and ", shape_str(g.shape()),
                    " cannot be summed for output ", nr);
-    slot = add(slot, g);
+    detail::accumulate_gradient(slot, std::move(g));
   }
 }
 
 void run_pre_hooks(Node& node, TensorList& buffer) {
+  if (!node.has_pre_hooks()) return;
   auto& hooks = node.pre_hooks();
-  if (hooks.empty()) return;
   for (auto& h : hooks) {
     if (h.output_nr >= buffer.size() || !buffer[h.output_nr].defined()) continue;
     Tensor& g = buffer[h.output_nr];
@@ -95,17 +106,27 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
     root_edges.push_back(gradient_edge(roots[i]));
   }
 
-  const std::uint64_t run_id = next_run_id.fetch_add(1, std::memory_order_relaxed);
   // 1. Collect reachable nodes and count, for each, the edges that point at it.
   std::vector<Node*> nodes;
+  GradBuffers buffers;
+  // Whatever happens, leave every node unmarked for the next run.
+  struct ClearMarks {
+    std::vector<Node*>& nodes;
+    ~ClearMarks() {
+      for (Node* n : nodes) n->run_state().visited = false;
+    }
+  } clear_marks{nodes};
   std::vector<Node*> stack;
   auto visit = [&](Node* n) {
     Node::RunState& rs = n->run_state();
-    if (rs.run_id == run_id) return false;
-    rs.run_id = run_id;
+    if (rs.visited) return false;
+    // Grow first, so that push_back cannot throw with the node marked but not listed for unmarking.
+    if (nodes.size() == nodes.capacity()) nodes.reserve(2 * nodes.size() + 64);
+    buffers.add_node(*n);
+    rs.visited = true;
+    rs.position = static_cast<std::uint32_t>(nodes.size());
     rs.dependencies = 0;
     rs.needed = captures == nullptr;
-    rs.buffer.clear();
     nodes.push_back(n);
     return true;
   };
@@ -122,30 +143,15 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
     }
   }
 
-  // Whatever happens, leave no gradient buffers behind in the graph.
-  struct ClearBuffers {
-    std::vector<Node*>& nodes;
-    ~ClearBuffers() {
-      for (Node* n : nodes) n->run_state().buffer.clear();
-    }
-  } clear_buffers{nodes};
-
   // 2. For autograd::grad, run only the nodes through which a captured slot is reachable.
-  std::vector<char> is_capture_node;
   if (captures) {
     for (Capture& c : *captures)
-      if (c.node && c.node->run_state().run_id != run_id) c.node = nullptr;  // not in this graph: unused
+      if (c.node && !c.node->run_state().visited) c.node = nullptr;  // not in this graph: unused
     // Kahn order on a copy of the dependency counts, then propagate reachability backwards.
     std::vector<std::uint32_t> deps(nodes.size());
     std::vector<Node*> order;
     order.reserve(nodes.size());
-    // node -> position in `nodes`, through a pointer-sorted index (this pass runs for grad() only).
-    std::vector<std::pair<Node*, std::size_t>> index(nodes.size());
-    for (std::size_t i = 0; i < nodes.size(); ++i) index[i] = {nodes[i], i};
-    std::sort(index.begin(), index.end());
-    auto idx = [&](Node* n) {
-      return std::lower_bound(index.begin(), index.end(), std::make_pair(n, std::size_t{0}))->second;
-    };
+    auto idx = [](Node* n) { return n->run_state().position; };
     for (std::size_t i = 0; i < nodes.size(); ++i) deps[i] = nodes[i]->run_state().dependencies;
     std::vector<Node*> ready;
     for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -160,7 +166,6 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
     std::vector<char> reaches(nodes.size(), 0);
     for (const Capture& c : *captures)
       if (c.node) reaches[idx(c.node)] = 1;
-    is_capture_node = reaches;
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Node* n = *it;
       bool run = false;
@@ -173,7 +178,7 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
 
   // 3. Seed the roots' gradients.
   for (std::size_t i = 0; i < roots.size(); ++i)
-    accumulate_into(*root_edges[i].node, root_edges[i].input_nr, std::move(seeds[i]));
+    accumulate_into(buffers, *root_edges[i].node, root_edges[i].input_nr, std::move(seeds[i]));
 
   // 4. Run nodes as they become ready.
   std::vector<Tensor> captured(num_captures);
@@ -181,13 +186,14 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
   for (Node* n : nodes)
     if (n->run_state().dependencies == 0) ready.push(n);
   AutoGradMode mode(create_graph);
+  TensorList buffer;  // the node's gradients; reused from node to node (apply takes it by reference)
   while (!ready.empty()) {
     Node* n = ready.top();
     ready.pop();
     Node::RunState& rs = n->run_state();
-    TensorList buffer = std::move(rs.buffer);
-    rs.buffer.clear();
-    buffer.resize(n->num_outputs());
+    buffer.clear();
+    Tensor* slots = buffers.of(*n);
+    for (std::uint32_t k = 0; k < n->num_outputs(); ++k) buffer.push_back(std::move(slots[k]));
     run_pre_hooks(*n, buffer);
     if (captures)
       for (const Capture& c : *captures)
@@ -199,6 +205,8 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
       TensorList outputs;
       if (any) {
         outputs = n->apply(std::move(buffer));
+        buffer.clear();  // drop the incoming gradients now: a consumer may then reuse their memory
+        if (is_anomaly_enabled()) [[unlikely]] detail::anomaly_check_backward(*n, outputs);
         if (outputs.size() != n->num_inputs() && !(outputs.empty() && dynamic_cast<AccumulateGrad*>(n)))
           detail::fail(n->name(), ": backward returned ", outputs.size(), " gradients, expected ", n->num_inputs());
       }
@@ -208,7 +216,7 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
       }
       for (std::size_t i = 0; i < outputs.size(); ++i) {
         const Edge& e = n->next_edge(i);
-        if (e.valid() && outputs[i].defined()) accumulate_into(*e.node, e.input_nr, std::move(outputs[i]));
+        if (e.valid() && outputs[i].defined()) accumulate_into(buffers, *e.node, e.input_nr, std::move(outputs[i]));
       }
     }
     for (const Edge& e : n->next_edges()) {

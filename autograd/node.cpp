@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "detail/malloc_tuning.hpp"
 #include "detail/op_support.hpp"
 #include "detail/tensor_impl.hpp"
 #include "grad_mode.hpp"
@@ -12,6 +13,9 @@ namespace xgrad {
 namespace detail {
 
 namespace {
+// At load time (this file is linked into every program that makes tensors); see malloc_tuning.hpp.
+[[maybe_unused]] const bool malloc_tuned = tune_malloc_for_tensors();
+
 // Nodes whose destruction was deferred by an outer release loop on this thread.
 thread_local std::vector<std::shared_ptr<autograd::Node>>* pending_releases = nullptr;
 }  // namespace
@@ -50,7 +54,54 @@ std::atomic<std::uint64_t> next_sequence_nr{0};
 Node::Node() : sequence_nr_(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
 
 Node::~Node() {
-  for (Edge& e : next_edges_) detail::release_node_iteratively(std::move(e.node));
+  Edge* e = edges();
+  for (std::uint32_t i = 0; i < num_edges_; ++i) detail::release_node_iteratively(std::move(e[i].node));
+  destroy_edges();
+}
+
+void Node::destroy_edges() noexcept {
+  if (num_edges_ > kInlineEdges) {
+    std::destroy_n(heap_edges_, num_edges_);
+    std::allocator<Edge>().deallocate(heap_edges_, num_edges_);
+  } else {
+    std::destroy_n(inline_edges_, num_edges_);
+  }
+  num_edges_ = 0;
+}
+
+void Node::add_next_edge(Edge e) {
+  const std::uint32_t n = num_edges_;
+  if (n < kInlineEdges) {
+    std::construct_at(&inline_edges_[n], std::move(e));
+    num_edges_ = n + 1;
+    return;
+  }
+  // Past the inline slots: move everything to a heap array one longer (ops with more than two
+  // inputs are rare, and set_next_edges sizes the array once).
+  Edge* fresh = std::allocator<Edge>().allocate(n + 1);
+  Edge* old = edges();
+  std::uninitialized_move_n(old, n, fresh);
+  std::construct_at(fresh + n, std::move(e));
+  destroy_edges();  // the moved-from edges hold nothing
+  heap_edges_ = fresh;
+  num_edges_ = n + 1;
+}
+
+void Node::set_next_edges(std::vector<Edge> edges) {
+  {
+    Edge* e = this->edges();
+    for (std::uint32_t i = 0; i < num_edges_; ++i) detail::release_node_iteratively(std::move(e[i].node));
+    destroy_edges();
+  }
+  const auto n = static_cast<std::uint32_t>(edges.size());
+  if (n <= kInlineEdges) {
+    std::uninitialized_move_n(edges.begin(), n, inline_edges_);
+  } else {
+    Edge* fresh = std::allocator<Edge>().allocate(n);
+    std::uninitialized_move_n(edges.begin(), n, fresh);
+    heap_edges_ = fresh;
+  }
+  num_edges_ = n;
 }
 
 void Node::throw_released() const {

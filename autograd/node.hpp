@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,13 @@ class Node {
   // Shapes and dtypes of the forward inputs, for graph rendering (optional).
   virtual std::string describe() const { return {}; }
 
-  std::size_t num_inputs() const noexcept { return next_edges_.size(); }
-  const Edge& next_edge(std::size_t i) const { return next_edges_[i]; }
-  const std::vector<Edge>& next_edges() const noexcept { return next_edges_; }
-  void add_next_edge(Edge e) { next_edges_.push_back(std::move(e)); }
-  void set_next_edges(std::vector<Edge> edges) { next_edges_ = std::move(edges); }
+  std::size_t num_inputs() const noexcept { return num_edges_; }
+  const Edge& next_edge(std::size_t i) const { return edges()[i]; }
+  std::span<const Edge> next_edges() const noexcept { return {edges(), num_edges_}; }
+  void add_next_edge(Edge e);
+  void set_next_edges(std::vector<Edge> edges);
   // Whether the gradient for forward input i is wanted by anyone.
-  bool needs_input_grad(std::size_t i) const noexcept { return i < next_edges_.size() && next_edges_[i].valid(); }
+  bool needs_input_grad(std::size_t i) const noexcept { return i < num_edges_ && edges()[i].valid(); }
 
   std::uint32_t num_outputs() const noexcept { return num_outputs_; }
   void set_num_outputs(std::uint32_t n) noexcept { num_outputs_ = n; }
@@ -55,7 +56,12 @@ class Node {
     std::size_t id;
     Tensor::Hook fn;
   };
-  std::vector<PreHook>& pre_hooks() noexcept { return pre_hooks_; }
+  // Allocated on first use: almost no node ever has a hook.
+  std::vector<PreHook>& pre_hooks() {
+    if (!pre_hooks_) pre_hooks_ = std::make_unique<std::vector<PreHook>>();
+    return *pre_hooks_;
+  }
+  bool has_pre_hooks() const noexcept { return pre_hooks_ && !pre_hooks_->empty(); }
 
   // Set when a backward without retain_graph has released this node's saved tensors.
   bool released() const noexcept { return released_; }
@@ -63,21 +69,33 @@ class Node {
   // Throws the "backward through the graph a second time" error for this node.
   [[noreturn]] void throw_released() const;
 
-  // Engine bookkeeping, valid only during one backward run (no hash maps on the hot path).
+  // Engine bookkeeping, valid only during one backward run (no hash maps on the hot path). The
+  // gradient buffers themselves live in the engine, at index `position` of its node list; `visited`
+  // is cleared again when the run ends.
   struct RunState {
-    std::uint64_t run_id = 0;
     std::uint32_t dependencies = 0;
+    std::uint32_t position = 0;
+    bool visited = false;
     bool needed = true;
-    TensorList buffer;  // summed gradients per output
   };
   RunState& run_state() noexcept { return run_; }
 
  private:
-  std::vector<Edge> next_edges_;
-  std::vector<PreHook> pre_hooks_;
-  RunState run_;
-  std::uint64_t sequence_nr_;
+  // Up to kInlineEdges edges live inside the node (every unary and binary op: recording an op is
+  // one allocation); more go to an exact-size heap array. Field order packs a node into 96 bytes.
+  static constexpr std::uint32_t kInlineEdges = 2;
+  const Edge* edges() const noexcept { return num_edges_ > kInlineEdges ? heap_edges_ : inline_edges_; }
+  Edge* edges() noexcept { return num_edges_ > kInlineEdges ? heap_edges_ : inline_edges_; }
+  void destroy_edges() noexcept;
+  union {
+    Edge inline_edges_[kInlineEdges];
+    Edge* heap_edges_;
+  };
+  std::uint32_t num_edges_ = 0;
   std::uint32_t num_outputs_ = 1;
+  std::uint64_t sequence_nr_;
+  std::unique_ptr<std::vector<PreHook>> pre_hooks_;
+  RunState run_;
   bool released_ = false;
 };
 

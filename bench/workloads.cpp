@@ -54,6 +54,9 @@ struct Opts {
   int epochs = -1;  // fashion-mnist
   std::string data = "/usr/share/datasets/fashion-mnist";
   // OpenBLAS threads: -1 = same as xgrad's (default), 0 = OpenBLAS's own default, k > 0 = k.
+  // xgrad's only threads are OpenBLAS's, and it sets their count before every GEMM (up to
+  // get_num_threads()), so this option sets xgrad's cap: --threads 1 --blas-threads 2 runs as
+  // --threads 2 does.
   int blas_threads = -1;
 };
 
@@ -61,9 +64,10 @@ int default_openblas_threads = 0;  // read at start, before anything changes it
 
 void set_threads(int t, const Opts& o) {
   set_num_threads(t);
-  if (o.blas_threads == 0) openblas_set_num_threads(default_openblas_threads);
-  else if (o.blas_threads > 0) openblas_set_num_threads(o.blas_threads);
-  std::printf("INFO threads xgrad=%d openblas=%d\n", get_num_threads(), openblas_get_num_threads());
+  if (o.blas_threads == 0) set_num_threads(default_openblas_threads);
+  else if (o.blas_threads > 0) set_num_threads(o.blas_threads);
+  std::printf("INFO threads xgrad=%d (caps OpenBLAS's threads; each GEMM uses as many as its size pays for)\n",
+              get_num_threads());
 }
 
 void report(const std::string& wl, const std::string& metric, int t, const std::string& unit,

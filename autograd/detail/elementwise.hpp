@@ -116,3 +116,53 @@ Tensor array_map(const char* op, const Tensor& a, K kernel) {
 }
 
 }  // namespace xgrad::detail
+
+// ---- Fused backward kernels (for fused_backward(), i.e. no create_graph) ------------------------
+namespace xgrad::detail {
+
+// The tensor a backward kernel writes a g-shaped result into: g itself when it may be overwritten
+// (see exclusively_owned), else a fresh uninitialised one. `g` is left undefined in the first case.
+template <class T>
+Tensor writable_like(Tensor& g) {
+  if (exclusively_owned(g)) return std::move(g);
+  return make_tensor(empty_array<T>(arr<T>(g).shape()));
+}
+
+// out[i] = f(g[i]) for a gradient g, written over g when possible.
+template <class F>
+Tensor grad_map(Tensor& g, F f) {
+  TensorImpl& ig = checked(g, "backward");
+  return dispatch(ig.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = ig.array<T>().data();  // stays valid: in place, `out` takes over g's TensorImpl
+    Tensor out = writable_like<T>(g);
+    T* po = arr<T>(out).data();
+    const std::size_t n = arr<T>(out).size();
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) po[i] = f(pg[i]);
+    return out;
+  });
+}
+
+// out[i] = f(g[i], s[i]) for a gradient g and a saved value s of the same shape (e.g. an op's input
+// or output), written over g when possible. When the shapes differ nothing happens and the result is
+// undefined: the caller takes its general path.
+template <class F>
+Tensor grad_map(Tensor& g, const Storage& saved, F f) {
+  TensorImpl& ig = checked(g, "backward");
+  return dispatch(ig.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const Array<T>* s = std::get_if<Array<T>>(&saved.value);
+    if (!s || !shapes_equal(s->shape(), ig.array<T>().shape())) return Tensor();
+    const T* pg = ig.array<T>().data();
+    const T* ps = s->data();
+    Tensor out = writable_like<T>(g);
+    T* po = arr<T>(out).data();
+    const std::size_t n = s->size();
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) po[i] = f(pg[i], ps[i]);
+    return out;
+  });
+}
+
+}  // namespace xgrad::detail

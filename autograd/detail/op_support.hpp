@@ -10,9 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "../anomaly.hpp"
 #include "../grad_mode.hpp"
 #include "../node.hpp"
 #include "../ops.hpp"
+#include "array_pool.hpp"
 #include "tensor_impl.hpp"
 
 namespace xgrad::detail {
@@ -35,6 +37,11 @@ bool shapes_equal(const S1& a, const S2& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 std::size_t numel_of(const Shape& s);
+// Whether two (defined) tensors have the same shape, without building a Shape.
+inline bool same_shape(const Tensor& a, const Tensor& b) {
+  return std::visit([](const auto& x, const auto& y) { return shapes_equal(x.shape(), y.shape()); },
+                    a.impl()->storage->value, b.impl()->storage->value);
+}
 
 // ---- Input checks (each throws xgrad::Error naming `op`) ---------------------------------------
 TensorImpl& checked(const Tensor& t, const char* op, const char* arg = "input");
@@ -52,9 +59,46 @@ template <class T>
 Array<T>& arr(const Tensor& t) {
   return t.impl()->template array<T>();
 }
+// Refuses, before anything is allocated, a tensor whose element count or byte size overflows or
+// exceeds the machine's physical memory: a bogus size must end in an xgrad::Error naming `op` and the
+// shape, never in std::bad_alloc or a wrapped-around (too small) allocation.
+std::size_t max_tensor_bytes() noexcept;
+[[noreturn]] void fail_allocation(const char* op, const Shape& shape, std::size_t itemsize, bool overflow);
+template <class S>
+void check_allocation(const char* op, const S& shape, std::size_t itemsize) {
+  // The product runs over the non-zero sizes: even a 0-element tensor gets strides that are products
+  // of its sizes, and they must fit xtensor's signed 64-bit strides.
+  std::size_t bytes = itemsize;
+  bool overflow = false, empty = false;
+  for (const auto d : shape) {
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    overflow |= __builtin_mul_overflow(bytes, static_cast<std::size_t>(d), &bytes);
+  }
+  overflow |= bytes > static_cast<std::size_t>(PTRDIFF_MAX);
+  if (overflow || (!empty && bytes > max_tensor_bytes())) [[unlikely]]
+    fail_allocation(op, Shape(shape.begin(), shape.end()), itemsize, overflow);
+}
+// `pooled` (an array from the recycling pool) given the shape `shape` of the same element count.
 template <class T, class S>
-Array<T> empty_array(const S& shape) {
+Array<T> reuse_array(Array<T>& pooled, const S& shape) {
+  Array<T> a(std::move(pooled));
+  pop_recycled<T>(a.size());
+  a.resize(typename Array<T>::shape_type(shape.begin(), shape.end()));  // same size: keeps the buffer
+  return a;
+}
+// An uninitialised array of `shape`: a recycled one of the same element count when this thread's
+// pool has one (array_pool.hpp), else a fresh allocation.
+template <class T, class S>
+Array<T> empty_array(const S& shape, const char* op = "tensor allocation") {
+  check_allocation(op, shape, sizeof(T));
   using shape_type = typename Array<T>::shape_type;
+  std::size_t n = 1;
+  for (const auto d : shape) n *= static_cast<std::size_t>(d);  // no overflow: checked above
+  if (n * sizeof(T) <= kMaxPooledArrayBytes)
+    if (Array<T>* pooled = recycled_array<T>(n)) return reuse_array<T>(*pooled, shape);
   return Array<T>::from_shape(shape_type(shape.begin(), shape.end()));
 }
 
@@ -77,11 +121,16 @@ template <class NodeT, class... Args>
 std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Tensor*> inputs, Args&&... args) {
   if (!needs_grad(inputs)) return nullptr;
   auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
-  std::vector<autograd::Edge> edges;
-  edges.reserve(inputs.size());
-  for (const Tensor* t : inputs) edges.push_back(autograd::gradient_edge(*t));
-  node->set_next_edges(std::move(edges));
+  if (inputs.size() <= 2) {  // the node's inline edge slots: no allocation beyond the node itself
+    for (const Tensor* t : inputs) node->add_next_edge(autograd::gradient_edge(*t));
+  } else {
+    std::vector<autograd::Edge> edges;
+    edges.reserve(inputs.size());
+    for (const Tensor* t : inputs) edges.push_back(autograd::gradient_edge(*t));
+    node->set_next_edges(std::move(edges));
+  }
   set_history(out, node);
+  if (autograd::is_anomaly_enabled()) [[unlikely]] anomaly_check_forward(out, node, inputs);
   return node;
 }
 template <class NodeT, class... Args>
@@ -93,6 +142,7 @@ std::shared_ptr<NodeT> record_list(const Tensor& out, const std::vector<Tensor>&
   for (const Tensor& t : inputs) edges.push_back(autograd::gradient_edge(t));
   node->set_next_edges(std::move(edges));
   set_history(out, node);
+  if (autograd::is_anomaly_enabled()) [[unlikely]] anomaly_check_forward(out, node, inputs);
   return node;
 }
 
@@ -106,6 +156,12 @@ class SavedTensor {
   void save_output(const Tensor& t);
   // The saved tensor; throws the second-backward error if `owner` has released it.
   Tensor unpack(const autograd::Node* owner) const;
+  // Only its value, for fused backward kernels (no Tensor handle is made); throws like unpack.
+  template <class T>
+  const Array<T>& value(const autograd::Node* owner) const {
+    return *std::get_if<Array<T>>(&storage(owner).value);
+  }
+  const Storage& storage(const autograd::Node* owner) const;
   void reset() noexcept;
   bool empty() const noexcept { return !tensor_.defined() && !storage_; }
 
@@ -129,5 +185,19 @@ class OpNode : public autograd::Node {
 
 // Small helpers used in backward formulas.
 inline Tensor maybe(bool want, Tensor t) { return want ? std::move(t) : Tensor(); }
+
+// ---- Cheap backward -------------------------------------------------------------------------------
+// Whether a backward formula may take its fused, allocation-free path: no graph of the backward is
+// being recorded (no create_graph). With create_graph, formulas are Tensor ops so that they are
+// differentiable again.
+inline bool fused_backward() noexcept { return !is_grad_enabled(); }
+// Whether `t`'s value may be overwritten in place: this handle is the only one on its TensorImpl,
+// the TensorImpl the only owner of the value (no saved copy, no detach()ed view), and it has no
+// history. Gradients flowing through the engine usually are, so a backward kernel can write its
+// result over the incoming gradient instead of allocating.
+bool exclusively_owned(const Tensor& t) noexcept;
+// acc += g for gradients being summed (engine buffers, leaf .grad): in place into whichever of the
+// two can be overwritten when no graph is recorded, else acc = add(acc, g). Same shape and dtype.
+void accumulate_gradient(Tensor& acc, Tensor&& g);
 
 }  // namespace xgrad::detail

@@ -20,6 +20,10 @@ struct Storage {
   std::variant<Array<float>, Array<double>> value;
   template <class T>
   explicit Storage(Array<T>&& v) : value(std::in_place_type<Array<T>>, std::move(v)) {}
+  // Hands a small array to this thread's recycling pool (see array_pool.hpp) instead of freeing it.
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
 };
 
 struct TensorImpl {

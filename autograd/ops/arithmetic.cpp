@@ -30,29 +30,44 @@ BroadcastPlan plan_broadcast(const char* op, const Shape& a, const Shape& b) {
 
 namespace {
 
-// Shapes of both operands, kept to sum broadcast gradients back down.
+// Shapes of both operands, kept to sum broadcast gradients back down. When the operands have the
+// same shape (the common case) nothing is kept: the gradient already has their shape.
 struct BinaryNode : OpNode {
   using OpNode::OpNode;
   Shape a_shape, b_shape;
+  bool broadcast = false;
   void remember_shapes(const Tensor& a, const Tensor& b) {
+    if (same_shape(a, b)) return;
+    broadcast = true;
     a_shape = a.shape();
     b_shape = b.shape();
   }
+  Tensor to_a(const Tensor& g) const { return broadcast ? sum_to(g, a_shape) : g; }
+  Tensor to_b(const Tensor& g) const { return broadcast ? sum_to(g, b_shape) : g; }
 };
 
 struct AddBackward : BinaryNode {
   AddBackward() : BinaryNode("AddBackward") {}
   TensorList apply(TensorList&& g) override {
-    return {needs_input_grad(0) ? sum_to(g[0], a_shape) : Tensor(),
-            needs_input_grad(1) ? sum_to(g[0], b_shape) : Tensor()};
+    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
+    if (!broadcast && want_a != want_b) {  // hand the gradient on as it is (no extra reference)
+      if (want_a) return {std::move(g[0]), Tensor()};
+      return {Tensor(), std::move(g[0])};
+    }
+    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(g[0]) : Tensor()};
   }
 };
 
 struct SubBackward : BinaryNode {
   SubBackward() : BinaryNode("SubBackward") {}
   TensorList apply(TensorList&& g) override {
-    return {needs_input_grad(0) ? sum_to(g[0], a_shape) : Tensor(),
-            needs_input_grad(1) ? sum_to(neg(g[0]), b_shape) : Tensor()};
+    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
+    if (!broadcast && fused_backward()) {
+      // -g first (fresh, or over g when a needs nothing), then g itself for a.
+      Tensor gb = want_b ? (want_a ? neg(g[0]) : grad_map(g[0], [](auto v) { return -v; })) : Tensor();
+      return {want_a ? std::move(g[0]) : Tensor(), std::move(gb)};
+    }
+    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(neg(g[0])) : Tensor()};
   }
 };
 
@@ -61,8 +76,15 @@ struct MulBackward : BinaryNode {
   SavedTensor a, b;
   TensorList apply(TensorList&& g) override {
     // d(a*b)/da = b, d(a*b)/db = a
-    return {needs_input_grad(0) ? sum_to(mul(g[0], b.unpack(this)), a_shape) : Tensor(),
-            needs_input_grad(1) ? sum_to(mul(g[0], a.unpack(this)), b_shape) : Tensor()};
+    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
+    if (!broadcast && fused_backward()) {
+      // g·a first (a fresh tensor when g is still needed for g·b), then g·b, over g if possible.
+      const auto times = [](auto x, auto y) { return x * y; };
+      Tensor gb = want_b ? (want_a ? mul(g[0], a.unpack(this)) : grad_map(g[0], a.storage(this), times)) : Tensor();
+      Tensor ga = want_a ? grad_map(g[0], b.storage(this), times) : Tensor();
+      if ((!want_a || ga.defined()) && (!want_b || gb.defined())) return {std::move(ga), std::move(gb)};
+    }
+    return {want_a ? to_a(mul(g[0], b.unpack(this))) : Tensor(), want_b ? to_b(mul(g[0], a.unpack(this))) : Tensor()};
   }
   void release_variables() override {
     a.reset();
@@ -77,8 +99,8 @@ struct DivBackward : BinaryNode {
     // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
     Tensor bv = b.unpack(this);
     Tensor ga, gb;
-    if (needs_input_grad(0)) ga = sum_to(div(g[0], bv), a_shape);
-    if (needs_input_grad(1)) gb = sum_to(div(mul(neg(g[0]), a.unpack(this)), mul(bv, bv)), b_shape);
+    if (needs_input_grad(0)) ga = to_a(div(g[0], bv));
+    if (needs_input_grad(1)) gb = to_b(div(mul(neg(g[0]), a.unpack(this)), mul(bv, bv)));
     return {ga, gb};
   }
   void release_variables() override {
@@ -96,17 +118,28 @@ struct AddScalarBackward : OpNode {
   AddScalarBackward() : OpNode("AddBackward") {}
   TensorList apply(TensorList&& g) override { return {std::move(g[0])}; }
 };
+// Each formula below is also written as a fused loop over the gradient (in place when possible),
+// taken when no backward graph is recorded; both compute the same values, operation for operation.
 struct NegBackward : OpNode {
   NegBackward(const char* name = "NegBackward") : OpNode(name) {}
-  TensorList apply(TensorList&& g) override { return {neg(g[0])}; }
+  TensorList apply(TensorList&& g) override {
+    if (fused_backward()) return {grad_map(g[0], [](auto v) { return -v; })};
+    return {neg(g[0])};
+  }
 };
 struct MulScalarBackward : ScalarNode {
   explicit MulScalarBackward(double s) : ScalarNode("MulBackward", s) {}
-  TensorList apply(TensorList&& g) override { return {mul(g[0], scalar)}; }
+  TensorList apply(TensorList&& g) override {
+    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v * static_cast<decltype(v)>(s); })};
+    return {mul(g[0], scalar)};
+  }
 };
 struct DivScalarBackward : ScalarNode {
   explicit DivScalarBackward(double s) : ScalarNode("DivBackward", s) {}
-  TensorList apply(TensorList&& g) override { return {div(g[0], scalar)}; }
+  TensorList apply(TensorList&& g) override {
+    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v / static_cast<decltype(v)>(s); })};
+    return {div(g[0], scalar)};
+  }
 };
 struct RDivBackward : ScalarNode {  // s / a
   explicit RDivBackward(double s) : ScalarNode("DivBackward", s) {}

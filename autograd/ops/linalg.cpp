@@ -10,6 +10,7 @@
 #include <climits>
 
 #include "../detail/elementwise.hpp"
+#include "../detail/threads.hpp"
 
 namespace xgrad {
 
@@ -29,6 +30,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T
     if (beta == T(0)) std::fill(c, c + (m - 1) * ldc + n, T(0));
     return;  // beta is 0 or 1 in this file
   }
+  prepare_blas_threads(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
   const auto as_int = [](std::size_t v) { return static_cast<blasint>(std::max<std::size_t>(v, 1)); };
   const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
@@ -150,6 +152,7 @@ struct LinearBackward : OpNode {
   std::size_t rows = 0;  // product of x's leading dims
   TensorList apply(TensorList&& g) override {
     const Tensor& G = g[0];  // x_shape[:-1] + [out]
+    if (fused_backward() && x_shape.size() == 2 && G.dim() == 2) return fused(G);
     Tensor gx, gw, gb;
     // y = x·Wᵀ + b  =>  dx = G·W,  dW = Gᵀ·X over the flattened rows,  db = column sums of G.
     if (needs_input_grad(0)) gx = matmul(G, weight.unpack(this));
@@ -177,6 +180,39 @@ struct LinearBackward : OpNode {
   void release_variables() override {
     x.reset();
     weight.reset();
+  }
+
+  // The same three results for a 2-D input straight from the saved arrays: the two GEMMs of the
+  // general path with the same flags, and the column sums of G in the order sum() adds them.
+  TensorList fused(const Tensor& G) {
+    return dispatch(G.dtype(), [&](auto tag) -> TensorList {
+      using T = decltype(tag);
+      const Array<T>& g = arr<T>(G);
+      const std::size_t n = x_shape[0], in = x_shape[1], out = g.shape()[1];
+      Tensor gx, gw, gb;
+      if (needs_input_grad(0)) {  // dx = G·W
+        Array<T> r = empty_array<T>(x_shape);
+        gemm<T>(false, false, n, in, out, g.data(), out, weight.value<T>(this).data(), in, T(0), r.data(), in);
+        gx = make_tensor(std::move(r));
+      }
+      if (needs_input_grad(1)) {  // dW = Gᵀ·X
+        Array<T> r = empty_array<T>(Shape{out, in});
+        gemm<T>(true, false, out, in, n, g.data(), out, x.value<T>(this).data(), in, T(0), r.data(), in);
+        gw = make_tensor(std::move(r));
+      }
+      if (needs_input_grad(2)) {  // db = Σ over rows of G
+        Array<T> r = empty_array<T>(Shape{out});
+        T* pb = r.data();
+        std::fill(pb, pb + out, T(0));
+        for (std::size_t i = 0; i < n; ++i) {
+          const T* row = g.data() + i * out;
+#pragma omp simd
+          for (std::size_t j = 0; j < out; ++j) pb[j] += row[j];
+        }
+        gb = make_tensor(std::move(r));
+      }
+      return {std::move(gx), std::move(gw), std::move(gb)};
+    });
   }
 };
 

@@ -261,8 +261,30 @@ struct CrossEntropyBackward : ClassLossNode {
   SavedTensor logits;
   TensorList apply(TensorList&& g) override {
     // loss_i = logsumexp(x_i) - x_i[t_i]  =>  d loss_i / d x_i = softmax(x_i) - onehot(t_i)
+    if (fused_backward()) return {fused(g[0])};
     Tensor p = softmax(logits.unpack(this), -1);
     return {mul(sub(p, target_one_hot()), weight(g[0]))};
+  }
+  // The same in one buffer: softmax, minus 1 at each target, times the reduction's weight.
+  Tensor fused(const Tensor& G) {
+    return dispatch(dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const std::size_t rows = targets.rows, classes = targets.classes;
+      Array<T> o = softmax_kernel<T>(logits.value<T>(this), RowLayout{rows, classes, 1});
+      const T* pg = arr<T>(G).data();
+      T* po = o.data();
+      for (std::size_t i = 0; i < rows; ++i) {
+        T* row = po + i * classes;
+        row[targets.index[i]] -= T(1);
+        // Mean: g / count (as div(g, count) computes it); Sum: g; None: this row's own g.
+        const T w = reduction == Reduction::Mean ? pg[0] / static_cast<T>(static_cast<double>(rows))
+                    : reduction == Reduction::Sum ? pg[0]
+                                                  : pg[i];
+#pragma omp simd
+        for (std::size_t j = 0; j < classes; ++j) row[j] *= w;
+      }
+      return make_tensor(std::move(o));
+    });
   }
   void release_variables() override { logits.reset(); }
 };
@@ -307,9 +329,30 @@ struct BceBackward : OpNode {
     Tensor w = reduction == Reduction::Mean ? div(g[0], static_cast<double>(count)) : g[0];
     Tensor xv = x.unpack(this);
     Tensor gx, gy;
-    if (needs_input_grad(0)) gx = mul(div(sub(xv, y.unpack(this)), clamp_min(mul(xv, rsub(xv, 1.0)), 1e-12)), w);
+    if (needs_input_grad(0) && fused_backward()) gx = fused_input_grad(w);
+    else if (needs_input_grad(0)) gx = mul(div(sub(xv, y.unpack(this)), clamp_min(mul(xv, rsub(xv, 1.0)), 1e-12)), w);
     if (needs_input_grad(1)) gy = mul(sub(clamp_min(log(rsub(xv, 1.0)), -100.0), clamp_min(log(xv), -100.0)), w);
     return {gx, gy};
+  }
+  // The input gradient above in one pass, operation for operation (w: 0-d, or x's shape for None).
+  Tensor fused_input_grad(const Tensor& w) {
+    return dispatch(w.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const Array<T>& xs = x.value<T>(this);
+      const T* px = xs.data();
+      const T* py = y.value<T>(this).data();
+      const T* pw = arr<T>(w).data();
+      const bool per_element = arr<T>(w).size() != 1 || reduction == Reduction::None;
+      Array<T> o = empty_array<T>(xs.shape());
+      T* po = o.data();
+      const T lo = static_cast<T>(1e-12);
+      for (std::size_t i = 0, n = xs.size(); i < n; ++i) {
+        T d = px[i] * (T(1) - px[i]);
+        d = std::isnan(d) ? d : (d < lo ? lo : d);  // clamp_min(…, 1e-12)
+        po[i] = ((px[i] - py[i]) / d) * pw[per_element ? i : 0];
+      }
+      return make_tensor(std::move(o));
+    });
   }
   void release_variables() override {
     x.reset();

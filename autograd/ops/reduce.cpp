@@ -114,10 +114,24 @@ Array<T> sum_kernel(const Array<T>& x, const std::vector<std::size_t>& axes, con
   return out;
 }
 
+// The gradient of a reduction to one value: g[0] (divided by `count` for a mean, as div() would)
+// everywhere in the input's shape, made in one allocation instead of a reshape, an expand and a div.
+Tensor fill_from_scalar(const Tensor& g, const Shape& shape, const double* count) {
+  return dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T v = arr<T>(g).data()[0];
+    if (count) v = v / static_cast<T>(*count);
+    Array<T> o = empty_array<T>(shape);
+    std::fill(o.data(), o.data() + o.size(), v);
+    return make_tensor(std::move(o));
+  });
+}
+
 struct SumBackward : OpNode {
   SumBackward() : OpNode("SumBackward") {}
   Shape input_shape, keep_shape;  // keep_shape: the result with reduced dims kept as 1
   TensorList apply(TensorList&& g) override {
+    if (fused_backward() && g[0].numel() == 1) return {fill_from_scalar(g[0], input_shape, nullptr)};
     std::vector<std::int64_t> ks(keep_shape.begin(), keep_shape.end());
     std::vector<std::int64_t> is(input_shape.begin(), input_shape.end());
     return {expand(reshape(g[0], ks), is)};
@@ -129,6 +143,7 @@ struct MeanBackward : OpNode {
   Shape input_shape, keep_shape;
   double count = 1;
   TensorList apply(TensorList&& g) override {
+    if (fused_backward() && g[0].numel() == 1) return {fill_from_scalar(g[0], input_shape, &count)};
     std::vector<std::int64_t> ks(keep_shape.begin(), keep_shape.end());
     std::vector<std::int64_t> is(input_shape.begin(), input_shape.end());
     return {div(expand(reshape(g[0], ks), is), count)};
@@ -287,7 +302,11 @@ inline void row_extreme(const T* row, std::size_t n, T* value, std::size_t* inde
   if (any_nan) {  // NaN wins: the first NaN
     while (!std::isnan(row[at])) ++at;
   } else {
-    while (row[at] != best) ++at;
+    // Bounded: OpenMP may start the private copies of `best` at the lowest *finite* value, so a row
+    // of -inf (max) or +inf (min) can leave a `best` that no element equals; the first element is then
+    // the answer.
+    while (at < n && row[at] != best) ++at;
+    if (at == n) at = 0;
   }
   *value = row[at];  // the element itself (-0 and +0 compare equal)
   *index = at;

@@ -104,7 +104,7 @@ Tensor expand(const Tensor& t, const std::vector<std::int64_t>& shape) {
   Tensor result = dispatch(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const Array<T>& x = arr<T>(t);
-    Array<T> o = empty_array<T>(out);
+    Array<T> o = empty_array<T>(out, "expand");
     BroadcastPlan plan = plan_broadcast("expand", in, out);
     const T zero = 0;
     broadcast_apply(x.data(), &zero, o.data(), BroadcastPlan{plan.out, plan.stride_a, std::vector<std::ptrdiff_t>(out.size(), 0)},
@@ -512,7 +512,8 @@ Tensor assemble(const std::vector<Tensor>& inputs, const Shape& out_shape, const
     using T = decltype(tag);
     Array<T> o = empty_array<T>(out_shape);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      if (skip[i]) continue;
+      // Empty inputs have nothing to copy (and their, or an empty output's, data() may be null).
+      if (skip[i] || inputs[i].numel() == 0) continue;
       const Shape s = inputs[i].shape();
       strided_copy(arr<T>(inputs[i]).data(), o.data() + offsets[i], s, contiguous_strides(s), dst);
     }

@@ -20,18 +20,31 @@ struct SavedOneNode : OpNode {
   void release_variables() override { saved.reset(); }
 };
 
-template <class Formula>
+// No fused kernel: the formula always runs.
+struct NoFused {};
+
+// `formula(grad, saved)` in Tensor ops (differentiable again, for create_graph); `fused(g, s)` the
+// same per element, operation for operation, run over the gradient's memory when no backward graph is
+// recorded (one pass, in place when possible, instead of a tensor per step of the formula).
+template <class Formula, class Fused>
 struct UnaryBackward : SavedOneNode {
-  UnaryBackward(const char* name, Formula f) : SavedOneNode(name), formula(std::move(f)) {}
+  UnaryBackward(const char* name, Formula f, Fused fu) : SavedOneNode(name), formula(std::move(f)), fused(std::move(fu)) {}
   Formula formula;
-  TensorList apply(TensorList&& g) override { return {formula(g[0], saved.unpack(this))}; }
+  [[no_unique_address]] Fused fused;
+  TensorList apply(TensorList&& g) override {
+    if constexpr (!std::is_same_v<Fused, NoFused>) {
+      if (fused_backward())
+        if (Tensor r = grad_map(g[0], saved.storage(this), fused); r.defined()) return {std::move(r)};
+    }
+    return {formula(g[0], saved.unpack(this))};
+  }
 };
 
 // Records a node whose gradient is formula(grad, saved), saving the op's input or output.
 enum class Save { Input, Output };
-template <class Formula>
-void record_unary(const Tensor& out, const Tensor& in, const char* name, Save what, Formula f) {
-  if (auto node = record<UnaryBackward<Formula>>(out, {&in}, name, std::move(f))) {
+template <class Formula, class Fused = NoFused>
+void record_unary(const Tensor& out, const Tensor& in, const char* name, Save what, Formula f, Fused fused = {}) {
+  if (auto node = record<UnaryBackward<Formula, Fused>>(out, {&in}, name, std::move(f), std::move(fused))) {
     if (what == Save::Input)
       node->saved.save_input(in);
     else
@@ -47,14 +60,16 @@ using V = T;
 Tensor exp(const Tensor& t) {
   Tensor out = array_map("exp", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::exp(x); });
   // d exp(x) = exp(x)
-  record_unary(out, t, "ExpBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, y); });
+  record_unary(out, t, "ExpBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, y); },
+               [](auto g, auto y) { return g * y; });
   return out;
 }
 
 Tensor log(const Tensor& t) {
   Tensor out = array_map("log", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::log(x); });
   // d log(x) = 1/x
-  record_unary(out, t, "LogBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return div(g, x); });
+  record_unary(out, t, "LogBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return div(g, x); },
+               [](auto g, auto x) { return g / x; });
   return out;
 }
 
@@ -62,7 +77,8 @@ Tensor sqrt(const Tensor& t) {
   Tensor out = array_map("sqrt", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::sqrt(x); });
   // d sqrt(x) = 1 / (2 sqrt(x))
   record_unary(out, t, "SqrtBackward", Save::Output,
-               [](const Tensor& g, const Tensor& y) { return div(g, mul(y, 2.0)); });
+               [](const Tensor& g, const Tensor& y) { return div(g, mul(y, 2.0)); },
+               [](auto g, auto y) { return g / (y * decltype(y)(2)); });
   return out;
 }
 
@@ -82,7 +98,10 @@ Tensor tanh(const Tensor& t) {
   Tensor out = array_map("tanh", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::tanh(x); });
   // d tanh(x) = 1 - tanh(x)²
   record_unary(out, t, "TanhBackward", Save::Output,
-               [](const Tensor& g, const Tensor& y) { return mul(g, rsub(mul(y, y), 1.0)); });
+               [](const Tensor& g, const Tensor& y) { return mul(g, rsub(mul(y, y), 1.0)); },
+               // y² through fma(y, y, 0), i.e. rounded on its own: otherwise the compiler contracts
+               // 1 - y·y into one fused multiply-add and the result differs from the formula's.
+               [](auto g, auto y) { return g * (decltype(y)(1) - std::fma(y, y, decltype(y)(0))); });
   return out;
 }
 
@@ -94,14 +113,16 @@ Tensor sigmoid(const Tensor& t) {
   });
   // d σ(x) = σ(x)(1 - σ(x))
   record_unary(out, t, "SigmoidBackward", Save::Output,
-               [](const Tensor& g, const Tensor& y) { return mul(g, mul(y, rsub(y, 1.0))); });
+               [](const Tensor& g, const Tensor& y) { return mul(g, mul(y, rsub(y, 1.0))); },
+               [](auto g, auto y) { return g * (y * (decltype(y)(1) - y)); });
   return out;
 }
 
 Tensor relu(const Tensor& t) {
   Tensor out = scalar_map("relu", t, [](auto x) { return x > 0 ? x : decltype(x)(0); });
   // d relu(x) = 1 where relu(x) > 0, else 0 (the subgradient at 0 is 0, as in PyTorch)
-  record_unary(out, t, "ReluBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, gt(y, 0.0)); });
+  record_unary(out, t, "ReluBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, gt(y, 0.0)); },
+               [](auto g, auto y) { return g * static_cast<decltype(y)>(y > 0); });
   return out;
 }
 
