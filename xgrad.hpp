@@ -1,6 +1,7 @@
 // xgrad: reverse-mode automatic differentiation on xtensor. One include brings in everything.
 #pragma once
 
+#include "autograd/anomaly.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/error.hpp"

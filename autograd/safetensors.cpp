@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -128,12 +129,19 @@ EntryInfo parse_entry(const std::string& where, const std::string& name, const j
 
   if (!shape_it->is_array()) detail::fail(at, "\"shape\" must be an array, got ", shape_it->dump());
   std::uint64_t numel = 1;
+  // The product of the non-zero sizes (in bytes) is bounded even when another size is 0: a 0-element
+  // tensor's strides are still products of its sizes and must fit a signed 64-bit integer.
+  std::uint64_t nonzero_bytes = itemsize(info.dtype);
   for (std::size_t i = 0; i < shape_it->size(); ++i) {
     const json& dim = (*shape_it)[i];
     if (!dim.is_number_unsigned())
       detail::fail(at, "shape entry ", i, " must be a non-negative integer, got ", dim.dump());
     const auto size = dim.get<std::uint64_t>();
-    if (__builtin_mul_overflow(numel, size, &numel)) detail::fail(at, "shape ", shape_it->dump(), " overflows");
+    const bool strides_overflow =
+        size != 0 && (__builtin_mul_overflow(nonzero_bytes, size, &nonzero_bytes) ||
+                      nonzero_bytes > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+    if (__builtin_mul_overflow(numel, size, &numel) || strides_overflow)
+      detail::fail(at, "shape ", shape_it->dump(), " overflows");
     info.shape.push_back(static_cast<std::size_t>(size));
   }
   std::uint64_t nbytes = 0;

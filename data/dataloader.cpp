@@ -29,7 +29,7 @@ DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
 std::size_t DataLoader::size() const noexcept {
   const std::size_t n = dataset_.size();
   const std::size_t b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  return options_.drop_last ? n / b : n / b + (n % b != 0);  // not (n + b - 1) / b: overflows for a huge b
 }
 
 std::vector<std::size_t> DataLoader::order_for_epoch(std::uint64_t k) const {

@@ -66,11 +66,12 @@ class ByteSource {
              " decompressed bytes: ", msg ? msg : "unknown zlib error");
       }
       if (got == 0) {
-        // gzread returns 0 both at a clean end and when the compressed stream is cut short.
+        // gzread returns 0 both at a clean end and when the compressed stream is cut short; zlib
+        // reports the latter as Z_BUF_ERROR ("unexpected end of file").
         int code = 0;
         const char* msg = gzerror(gz_, &code);
-        if (code != Z_OK && code != Z_BUF_ERROR)
-          fail("read_idx: '", path_, "': corrupt gzip stream after ", offset_ + total,
+        if (code != Z_OK)
+          fail("read_idx: '", path_, "': truncated or corrupt gzip stream after ", offset_ + total,
                " decompressed bytes: ", msg);
         break;
       }
@@ -188,13 +189,17 @@ Tensor read_idx(const std::string& path) {
 
   // ---- Size: bounded and checked against the payload before anything is allocated.
   Shape dims(ndim);
-  std::uint64_t count = 1;
-  bool overflow = false;
+  // The product of the non-zero sizes is bounded even when another size is 0: a 0-element tensor's
+  // strides are still products of its sizes.
+  std::uint64_t nonzero = 1;
+  bool overflow = false, has_zero = false;
   for (std::size_t d = 0; d < ndim; ++d) {
     dims[d] = static_cast<std::size_t>(big_endian(dim_bytes + 4 * d, 4));
-    if (dims[d] != 0 && count > std::numeric_limits<std::uint64_t>::max() / 8 / dims[d]) overflow = true;
-    else count *= dims[d];
+    if (dims[d] == 0) has_zero = true;
+    else if (nonzero > std::numeric_limits<std::uint64_t>::max() / 8 / dims[d]) overflow = true;
+    else nonzero *= dims[d];
   }
+  const std::uint64_t count = has_zero ? 0 : nonzero;
   if (overflow)
     fail("read_idx: '", path, "': dimensions ", dims_str(dims), " (byte offsets 4 to ", header - 1, where,
          ") overflow a 64-bit size");

@@ -8,6 +8,8 @@ namespace xgrad::nn::utils {
 
 double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type) {
   if (!(norm_type > 0.0)) detail::fail("clip_grad_norm_: norm_type must be > 0 or INFINITY, got ", norm_type);
+  // A negative (or NaN) max_norm would flip (or poison) every gradient instead of clipping it.
+  if (!(max_norm >= 0.0)) detail::fail("clip_grad_norm_: max_norm must be >= 0, got ", max_norm);
   const bool max_abs = std::isinf(norm_type);
   double accumulated = 0.0;  // Σ|g|^p, or max |g|
   for (const Tensor& p : parameters) {

@@ -146,7 +146,10 @@ TEST_CASE("elementwise: gradcheck/gradgradcheck of add/sub/mul/div for every bro
       {"mul", [](const Tensor& x, const Tensor& y) { return mul(x, y); }},
       {"div", [](const Tensor& x, const Tensor& y) { return div(x, y); }},
   };
-  for (const auto& [op_name, op] : ops) {
+  for (const auto& entry : ops) {
+    // Named copies, not structured bindings: lambdas (CAPTURE's too) cannot capture those before clang 16.
+    const char* op_name = entry.first;
+    const Binary& op = entry.second;
     for (const Pattern& p : patterns) {
       CAPTURE(op_name);
       CAPTURE(p.name);

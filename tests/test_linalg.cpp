@@ -238,7 +238,10 @@ TEST_CASE("matmul: gradcheck and gradgradcheck in every rank combination") {
       {{2, 2, 3}, {2, 3, 2}},      // 3 x 3, same batch
       {{1, 2, 3}, {4, 3, 2}},      // 3 x 3, broadcast batch
   };
-  for (const auto& [sa, sb] : cases) {
+  for (const auto& shapes : cases) {
+    // Named copies, not structured bindings: lambdas (CAPTURE's too) cannot capture those before clang 16.
+    const Shape& sa = shapes.first;
+    const Shape& sb = shapes.second;
     CAPTURE(shape_str(sa));
     CAPTURE(shape_str(sb));
     check_grads([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }, {param(sa), param(sb)});

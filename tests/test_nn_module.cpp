@@ -170,7 +170,8 @@ TEST_CASE("nn::Module: state_dict order, StateDict access, and a bit-identical s
   CHECK_FALSE(bit_identical<float>(a.fc1->weight, b.fc1->weight));
   b.load(path);
   for (const auto& [name, t] : a.state_dict()) {
-    CAPTURE(name);
+    const auto& label = name;  // CAPTURE cannot capture a structured binding before clang 16
+    CAPTURE(label);
     CHECK(bit_identical<float>(t, b.state_dict().at(name)));
   }
   // b's member handles were updated in place.

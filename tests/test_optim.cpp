@@ -411,7 +411,8 @@ TEST_CASE("optim: every element follows the same rule, in SIMD lanes and in the 
   };
   for (const auto& [name, make] : configs) {
     for (Dtype d : {kFloat32, kFloat64}) {
-      CAPTURE(name);
+      const auto& label = name;  // CAPTURE cannot capture a structured binding before clang 16
+      CAPTURE(label);
       CAPTURE(d);
       Tensor wide = full({37}, 0.7, d).requires_grad_();
       Tensor single = full({1}, 0.7, d).requires_grad_();

@@ -132,7 +132,8 @@ optim::StateDict replaced(const optim::StateDict& sd, const std::string& key, co
 
 TEST_CASE("optim: 10 steps equal 5 steps + save + load into a fresh optimizer + 5 steps, bitwise") {
   for (const auto& [name, make] : resumable_configs()) {
-    CAPTURE(name);
+    const auto& label = name;  // CAPTURE cannot capture a structured binding before clang 16
+    CAPTURE(label);
     check_resume(make, /*through_file=*/true);
     check_resume(make, /*through_file=*/false);
   }

@@ -1,0 +1,333 @@
+// Numerical edge cases: extreme inputs checked against the mathematically right answer (derived in
+// the comments), IEEE behaviour where the answer is infinite, and 0-element tensors through every op.
+// The rule: no NaN where the mathematical answer is finite.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <xgrad.hpp>
+
+using namespace xgrad;
+
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+
+double at(const Tensor& t, std::size_t i) {
+  return t.dtype() == kFloat32 ? static_cast<double>(t.data<float>().data()[i]) : t.data<double>().data()[i];
+}
+
+bool all_finite(const Tensor& t) {
+  for (std::size_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(at(t, i))) return false;
+  return true;
+}
+
+// The gradient of sum(f(x)) at x (float64 or float32 as given).
+Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0) {
+  Tensor x = x0.detach().clone().requires_grad_();
+  sum(f(x)).backward();
+  return x.grad();
+}
+
+}  // namespace
+
+TEST_CASE("numerics: sigmoid and tanh saturate at ±1e4 with zero gradient, in both dtypes") {
+  for (Dtype dt : {kFloat32, kFloat64}) {
+    CAPTURE(dt);
+    const Tensor x = tensor({1e4, -1e4}, dt);
+    // σ(1e4) = 1/(1 + e^-1e4) = 1 to any precision; σ(-1e4) = e^-1e4/(1 + e^-1e4) ≈ 0 (below every
+    // subnormal). σ' = σ(1 - σ) = 0 at both ends.
+    const Tensor s = sigmoid(x);
+    CHECK(at(s, 0) == 1.0);
+    CHECK(at(s, 1) == 0.0);
+    const Tensor gs = grad_of([](const Tensor& t) { return sigmoid(t); }, x);
+    CHECK(at(gs, 0) == 0.0);
+    CHECK(at(gs, 1) == 0.0);
+    // tanh(±1e4) = ±1 exactly in floating point; tanh' = 1 - tanh² = 0.
+    const Tensor th = tanh(x);
+    CHECK(at(th, 0) == 1.0);
+    CHECK(at(th, 1) == -1.0);
+    const Tensor gt_ = grad_of([](const Tensor& t) { return tanh(t); }, x);
+    CHECK(at(gt_, 0) == 0.0);
+    CHECK(at(gt_, 1) == 0.0);
+  }
+}
+
+TEST_CASE("numerics: softmax, log_softmax and logsumexp with logits of ±1e4") {
+  for (Dtype dt : {kFloat32, kFloat64}) {
+    CAPTURE(dt);
+    const Tensor x = tensor({1e4, 0.0, -1e4}, dt);
+    // softmax = e^(x - max) / Σ: [1, e^-1e4, e^-2e4] / (1 + ...) = [1, 0, 0] in floating point.
+    const Tensor sm = softmax(x, 0);
+    CHECK(at(sm, 0) == 1.0);
+    CHECK(at(sm, 1) == 0.0);
+    CHECK(at(sm, 2) == 0.0);
+    // log_softmax = x - logsumexp(x) = x - (1e4 + log(1 + e^-1e4 + e^-2e4)) = [0, -1e4, -2e4].
+    const Tensor ls = log_softmax(x, 0);
+    CHECK(at(ls, 0) == 0.0);
+    CHECK(at(ls, 1) == doctest::Approx(-1e4));
+    CHECK(at(ls, 2) == doctest::Approx(-2e4));
+    // d Σ_i w_i log_softmax_i / dx_j = w_j - softmax_j Σ w = [1 - 6, 2, 3] for w = [1, 2, 3].
+    const Tensor w = tensor({1.0, 2.0, 3.0}, dt);
+    const Tensor g = grad_of([&](const Tensor& t) { return log_softmax(t, 0) * w; }, x);
+    CHECK(at(g, 0) == doctest::Approx(-5.0));
+    CHECK(at(g, 1) == doctest::Approx(2.0));
+    CHECK(at(g, 2) == doctest::Approx(3.0));
+    // logsumexp([a, a]) = a + ln 2, for a = 1e4 and a = -1e4 (no overflow to inf, no underflow to -inf).
+    CHECK(logsumexp(tensor({1e4, 1e4}, dt), 0).item() == doctest::Approx(1e4 + std::log(2.0)));
+    CHECK(logsumexp(tensor({-1e4, -1e4}, dt), 0).item() == doctest::Approx(-1e4 + std::log(2.0)));
+    // Its gradient is softmax: [1/2, 1/2]. Computed as exp(x - logsumexp) (PyTorch's formula), it
+    // inherits the rounding of logsumexp near 1e4: half an ulp of float32 there is 4.9e-4, hence the
+    // float32 tolerance of 1e-3 (float64: 1e4 · 2^-53 ≈ 1e-12).
+    const Tensor gl = grad_of([](const Tensor& t) { return logsumexp(t, 0); }, tensor({-1e4, -1e4}, dt));
+    const double tol = dt == kFloat32 ? 1e-3 : 1e-9;
+    CHECK(at(gl, 0) == doctest::Approx(0.5).epsilon(tol));
+    CHECK(at(gl, 1) == doctest::Approx(0.5).epsilon(tol));
+  }
+}
+
+TEST_CASE("numerics: cross-entropy with logits of ±1e4") {
+  for (Dtype dt : {kFloat32, kFloat64}) {
+    CAPTURE(dt);
+    // Row 0 is confidently right (loss -log softmax_0 = log(1 + e^-2e4) = 0); row 1 confidently wrong
+    // (loss = logsumexp - x_1 = 1e4 - (-1e4) = 2e4). Mean: 1e4.
+    const Tensor logits = tensor({{1e4, -1e4}, {1e4, -1e4}}, dt);
+    const Tensor target = tensor({0.0, 1.0}, dt);
+    const Tensor none = nn::functional::cross_entropy(logits, target, nn::Reduction::None);
+    CHECK(at(none, 0) == 0.0);
+    CHECK(at(none, 1) == doctest::Approx(2e4));
+    CHECK(nn::functional::cross_entropy(logits, target).item() == doctest::Approx(1e4));
+    // d loss_mean / d logits = (softmax - onehot) / N = [[0, 0], [1/2, -1/2]].
+    const Tensor g =
+        grad_of([&](const Tensor& t) { return nn::functional::cross_entropy(t, target); }, logits);
+    CHECK(at(g, 0) == 0.0);
+    CHECK(at(g, 1) == 0.0);
+    CHECK(at(g, 2) == doctest::Approx(0.5));
+    CHECK(at(g, 3) == doctest::Approx(-0.5));
+  }
+}
+
+TEST_CASE("numerics: BCEWithLogits at ±100") {
+  // loss(x, y) = max(x, 0) - x y + log(1 + e^-|x|):
+  //   x = 100, y = 1:  log(1 + e^-100) ≈ e^-100 ≈ 3.72e-44     x = 100, y = 0:  100 + e^-100
+  //   x = -100, y = 0: e^-100                                  x = -100, y = 1: 100 + e^-100
+  // gradient σ(x) - y: σ(100) - 1 = -e^-100/(1 + e^-100) ≈ -3.72e-44, σ(100) - 0 ≈ 1, σ(-100) ≈ 3.72e-44, σ(-100) - 1 ≈ -1.
+  const double tiny = std::exp(-100.0);
+  const Tensor x = tensor({100.0, 100.0, -100.0, -100.0}, kFloat64);
+  const Tensor y = tensor({1.0, 0.0, 0.0, 1.0}, kFloat64);
+  const Tensor l = nn::functional::binary_cross_entropy_with_logits(x, y, nn::Reduction::None);
+  CHECK(at(l, 0) == doctest::Approx(tiny).epsilon(1e-6));
+  CHECK(at(l, 1) == doctest::Approx(100.0));
+  CHECK(at(l, 2) == doctest::Approx(tiny).epsilon(1e-6));
+  CHECK(at(l, 3) == doctest::Approx(100.0));
+  const Tensor g = grad_of(
+      [&](const Tensor& t) { return nn::functional::binary_cross_entropy_with_logits(t, y, nn::Reduction::Sum); }, x);
+  CHECK(std::abs(at(g, 0)) <= 1e-40);
+  CHECK(at(g, 1) == doctest::Approx(1.0));
+  CHECK(std::abs(at(g, 2)) <= 1e-40);
+  CHECK(at(g, 3) == doctest::Approx(-1.0));
+  // float32: the same values, within float32's range (e^-100 is below float's smallest normal: 0).
+  const Tensor l32 = nn::functional::binary_cross_entropy_with_logits(x.to(kFloat32), y.to(kFloat32), nn::Reduction::None);
+  CHECK(all_finite(l32));
+  CHECK(at(l32, 1) == doctest::Approx(100.0));
+  CHECK(at(l32, 0) <= 1e-30);
+}
+
+TEST_CASE("numerics: BCE with probabilities exactly 0 and 1") {
+  // loss = -(y log p + (1 - y) log(1 - p)). Where p equals the label the loss is 0 (the 0·log 0 term
+  // is 0 by continuity). Where p is the opposite certainty the true loss is +inf; PyTorch (and xgrad)
+  // clamp each log at -100, so the loss is 100 — finite, documented, and never NaN.
+  const Tensor p = tensor({0.0, 1.0, 0.0, 1.0}, kFloat64);
+  const Tensor y = tensor({0.0, 1.0, 1.0, 0.0}, kFloat64);
+  const Tensor l = nn::functional::binary_cross_entropy(p, y, nn::Reduction::None);
+  CHECK(at(l, 0) == 0.0);
+  CHECK(at(l, 1) == 0.0);
+  CHECK(at(l, 2) == 100.0);
+  CHECK(at(l, 3) == 100.0);
+  // The gradient (p - y) / max(p (1 - p), 1e-12): 0 where p = y, ∓1e12 at the opposite certainty.
+  const Tensor g = grad_of(
+      [&](const Tensor& t) { return nn::functional::binary_cross_entropy(t, y, nn::Reduction::Sum); }, p);
+  CHECK(all_finite(g));
+  CHECK(at(g, 0) == 0.0);
+  CHECK(at(g, 1) == 0.0);
+  CHECK(at(g, 2) == doctest::Approx(-1e12));
+  CHECK(at(g, 3) == doctest::Approx(1e12));
+}
+
+TEST_CASE("numerics: pow with a zero base") {
+  const Tensor zero = tensor({0.0}, kFloat64);
+  // 0^0.5 = 0 and d/dx x^0.5 = 0.5 x^-0.5 → +inf at 0 (the true one-sided derivative).
+  CHECK(pow(zero, 0.5).item() == 0.0);
+  CHECK(grad_of([](const Tensor& t) { return pow(t, 0.5); }, zero).item() == kInf);
+  // 0^2.5 = 0, derivative 2.5·0^1.5 = 0.
+  CHECK(pow(zero, 2.5).item() == 0.0);
+  CHECK(grad_of([](const Tensor& t) { return pow(t, 2.5); }, zero).item() == 0.0);
+  // 0^0 = 1 (IEEE pow and PyTorch), derivative 0 (the exponent 0 makes x^0 constant).
+  CHECK(pow(zero, 0.0).item() == 1.0);
+  CHECK(grad_of([](const Tensor& t) { return pow(t, 0.0); }, zero).item() == 0.0);
+  // 0^-0.5 = +inf.
+  CHECK(pow(zero, -0.5).item() == kInf);
+  // 0^1 = 0, derivative 1 (no 0 * inf = NaN from a x^(e-1) formula).
+  CHECK(grad_of([](const Tensor& t) { return pow(t, 1.0); }, zero).item() == 1.0);
+  // Tensor exponent: d/de 0^e = 0^e ln 0 → 0 · (-inf); for e > 0 the function is constant 0 in e, so
+  // the right answer is 0, as in PyTorch.
+  Tensor e = tensor({2.0}, kFloat64, true);
+  Tensor base = tensor({0.0}, kFloat64, true);
+  sum(pow(base, e)).backward();
+  CHECK(e.grad().item() == 0.0);
+  CHECK(base.grad().item() == 0.0);  // 2 · 0^1
+}
+
+TEST_CASE("numerics: division by zero follows IEEE") {
+  const Tensor a = tensor({1.0, -1.0, 0.0}, kFloat64);
+  const Tensor zero = zeros({3}, kFloat64);
+  const Tensor q = div(a, zero);
+  CHECK(at(q, 0) == kInf);
+  CHECK(at(q, 1) == -kInf);
+  CHECK(std::isnan(at(q, 2)));  // 0/0 has no value
+  CHECK(div(tensor({1.0}, kFloat32), 0.0).item() == kInf);
+  CHECK(rdiv(tensor({0.0}, kFloat64), 2.0).item() == kInf);  // 2 / 0
+  // d(a/b)/da = 1/b = inf at b = 0.
+  CHECK(at(grad_of([&](const Tensor& t) { return div(t, zero); }, a), 0) == kInf);
+  // exp and log at the ends of their range.
+  CHECK(exp(tensor({1000.0}, kFloat64)).item() == kInf);
+  CHECK(exp(tensor({-1000.0}, kFloat64)).item() == 0.0);
+  CHECK(log(tensor({0.0}, kFloat64)).item() == -kInf);
+}
+
+TEST_CASE("numerics: reductions over empty dimensions") {
+  // The empty sum is 0, the empty mean 0/0 = NaN (PyTorch's value), logsumexp of nothing is log 0 = -inf.
+  CHECK(sum(zeros({0}, kFloat64)).item() == 0.0);
+  CHECK(std::isnan(mean(zeros({0}, kFloat64)).item()));
+  const Tensor s = sum(ones({2, 0}, kFloat64), {1});
+  REQUIRE(s.shape() == Shape{2});
+  CHECK(at(s, 0) == 0.0);
+  CHECK(at(s, 1) == 0.0);
+  const Tensor s0 = sum(ones({0, 3}, kFloat64), {0}, true);
+  REQUIRE(s0.shape() == Shape{1, 3});
+  CHECK(at(s0, 2) == 0.0);
+  const Tensor m = mean(ones({2, 0}, kFloat64), {1});
+  REQUIRE(m.shape() == Shape{2});
+  CHECK(std::isnan(at(m, 0)));
+  const Tensor lse = logsumexp(ones({2, 0}, kFloat64), 1);
+  REQUIRE(lse.shape() == Shape{2});
+  CHECK(at(lse, 0) == -kInf);
+  // The gradient of an empty sum is an empty tensor.
+  Tensor x = zeros({0, 3}, kFloat64).requires_grad_();
+  sum(x).backward();
+  CHECK(x.grad().shape() == Shape{0, 3});
+}
+
+TEST_CASE("numerics: 0-element tensors through every op, forward and backward") {
+  struct Op {
+    const char* name;
+    std::function<Tensor(const Tensor&)> f;  // applied to x of shape [0, 3]
+    Shape expected;
+  };
+  const Tensor w = ones({3, 2}, kFloat64);
+  const Tensor other = ones({0, 3}, kFloat64);
+  const std::vector<Op> ops{
+      {"neg", [](const Tensor& x) { return -x; }, {0, 3}},
+      {"exp", [](const Tensor& x) { return exp(x); }, {0, 3}},
+      {"log", [](const Tensor& x) { return log(x); }, {0, 3}},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, {0, 3}},
+      {"abs", [](const Tensor& x) { return abs(x); }, {0, 3}},
+      {"sign", [](const Tensor& x) { return sign(x); }, {0, 3}},
+      {"tanh", [](const Tensor& x) { return tanh(x); }, {0, 3}},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, {0, 3}},
+      {"relu", [](const Tensor& x) { return relu(x); }, {0, 3}},
+      {"leaky_relu", [](const Tensor& x) { return leaky_relu(x, 0.1); }, {0, 3}},
+      {"sin", [](const Tensor& x) { return sin(x); }, {0, 3}},
+      {"cos", [](const Tensor& x) { return cos(x); }, {0, 3}},
+      {"clamp", [](const Tensor& x) { return clamp(x, -1, 1); }, {0, 3}},
+      {"pow scalar", [](const Tensor& x) { return pow(x, 3.0); }, {0, 3}},
+      {"pow tensor", [&](const Tensor& x) { return pow(x, other); }, {0, 3}},
+      {"pow scalar base", [](const Tensor& x) { return pow(2.0, x); }, {0, 3}},
+      {"add", [&](const Tensor& x) { return x + other; }, {0, 3}},
+      {"add broadcast", [](const Tensor& x) { return x + ones({3}, kFloat64); }, {0, 3}},
+      {"sub", [&](const Tensor& x) { return x - other; }, {0, 3}},
+      {"mul", [&](const Tensor& x) { return x * other; }, {0, 3}},
+      {"div", [&](const Tensor& x) { return x / other; }, {0, 3}},
+      {"scalar ops", [](const Tensor& x) { return (2.0 - x) * 3.0 / 4.0 + 1.0; }, {0, 3}},
+      {"rdiv", [](const Tensor& x) { return 1.0 / x; }, {0, 3}},
+      {"maximum", [&](const Tensor& x) { return maximum(x, other); }, {0, 3}},
+      {"minimum", [&](const Tensor& x) { return minimum(x, other); }, {0, 3}},
+      {"where", [&](const Tensor& x) { return where(gt(x, 0.0), x, other); }, {0, 3}},
+      {"eq", [&](const Tensor& x) { return eq(x, other); }, {0, 3}},
+      {"ge", [](const Tensor& x) { return ge(x, 0.0); }, {0, 3}},
+      {"sum", [](const Tensor& x) { return sum(x); }, {}},
+      {"sum dim 0", [](const Tensor& x) { return sum(x, {0}); }, {3}},
+      {"sum dim 1", [](const Tensor& x) { return sum(x, {1}); }, {0}},
+      {"mean dim 1", [](const Tensor& x) { return mean(x, {1}, true); }, {0, 1}},
+      {"max dim 1", [](const Tensor& x) { return max(x, 1); }, {0}},
+      {"min dim 1", [](const Tensor& x) { return min(x, 1); }, {0}},
+      {"argmax dim 1", [](const Tensor& x) { return argmax(x, 1); }, {0}},
+      {"logsumexp dim 1", [](const Tensor& x) { return logsumexp(x, 1); }, {0}},
+      {"var dim 1", [](const Tensor& x) { return var(x, {1}); }, {0}},
+      {"softmax", [](const Tensor& x) { return softmax(x, 1); }, {0, 3}},
+      {"log_softmax", [](const Tensor& x) { return log_softmax(x, 1); }, {0, 3}},
+      {"softmax over the empty dim", [](const Tensor& x) { return softmax(x, 0); }, {0, 3}},
+      {"matmul [0,3]x[3,2]", [&](const Tensor& x) { return matmul(x, w); }, {0, 2}},
+      {"matmul [3,0]x[0,3]", [](const Tensor& x) { return matmul(t(x), x); }, {3, 3}},
+      {"mm", [&](const Tensor& x) { return mm(x, w); }, {0, 2}},
+      {"linear", [&](const Tensor& x) { return linear(x, t(w), ones({2}, kFloat64)); }, {0, 2}},
+      {"t", [](const Tensor& x) { return t(x); }, {3, 0}},
+      {"reshape", [](const Tensor& x) { return reshape(x, {3, 0}); }, {3, 0}},
+      {"reshape -1", [](const Tensor& x) { return reshape(x, {-1}); }, {0}},
+      {"flatten", [](const Tensor& x) { return flatten(x); }, {0}},
+      {"transpose", [](const Tensor& x) { return transpose(x, 0, 1); }, {3, 0}},
+      {"permute", [](const Tensor& x) { return permute(x, {1, 0}); }, {3, 0}},
+      {"unsqueeze", [](const Tensor& x) { return unsqueeze(x, 1); }, {0, 1, 3}},
+      {"squeeze", [](const Tensor& x) { return squeeze(unsqueeze(x, 1), 1); }, {0, 3}},
+      {"expand", [](const Tensor& x) { return expand(unsqueeze(x, 1), {-1, 4, -1}); }, {0, 4, 3}},
+      {"slice", [](const Tensor& x) { return slice(x, 1, 0, 2); }, {0, 2}},
+      {"slice of the empty dim", [](const Tensor& x) { return slice(x, 0, 0, 5); }, {0, 3}},
+      {"index_select", [](const Tensor& x) { return index_select(x, 1, tensor({2.0, 0.0})); }, {0, 2}},
+      {"index_select no indices", [](const Tensor& x) { return index_select(x, 1, zeros({0})); }, {0, 0}},
+      {"cat", [&](const Tensor& x) { return cat({x, other}, 0); }, {0, 3}},
+      {"cat with non-empty", [](const Tensor& x) { return cat({x, ones({2, 3}, kFloat64)}, 0); }, {2, 3}},
+      {"stack", [&](const Tensor& x) { return stack({x, other}, 1); }, {0, 2, 3}},
+      {"clone", [](const Tensor& x) { return x.clone(); }, {0, 3}},
+      {"to float32", [](const Tensor& x) { return x.to(kFloat32).to(kFloat64); }, {0, 3}},
+      {"sum_to", [](const Tensor& x) { return sum_to(x, {1, 3}); }, {1, 3}},
+      {"mse_loss sum", [&](const Tensor& x) { return nn::functional::mse_loss(x, other, nn::Reduction::Sum); }, {}},
+      {"l1_loss none", [&](const Tensor& x) { return nn::functional::l1_loss(x, other, nn::Reduction::None); }, {0, 3}},
+      {"cross_entropy sum", [](const Tensor& x) {
+         return nn::functional::cross_entropy(x, zeros({0}, kFloat64), nn::Reduction::Sum); }, {}},
+      {"nll_loss none", [](const Tensor& x) {
+         return nn::functional::nll_loss(x, zeros({0}, kFloat64), nn::Reduction::None); }, {0}},
+      {"bce_with_logits sum", [&](const Tensor& x) {
+         return nn::functional::binary_cross_entropy_with_logits(x, other, nn::Reduction::Sum); }, {}},
+      {"bce sum", [&](const Tensor& x) {
+         return nn::functional::binary_cross_entropy(sigmoid(x), other * 0.5, nn::Reduction::Sum); }, {}},
+      {"dropout", [](const Tensor& x) { return nn::functional::dropout(x, 0.5, true); }, {0, 3}},
+  };
+  for (const Op& op : ops) {
+    CAPTURE(std::string(op.name));
+    Tensor x = zeros({0, 3}, kFloat64).requires_grad_();
+    Tensor y;
+    REQUIRE_NOTHROW(y = op.f(x));
+    CHECK(y.shape() == op.expected);
+    if (!y.requires_grad()) continue;  // comparisons, sign, argmax: no gradient
+    REQUIRE_NOTHROW(sum(y).backward());
+    CHECK(x.grad().shape() == Shape{0, 3});
+  }
+  // The empty sums and products above have the values of mathematics: Σ∅ = 0, [3,0]·[0,3] = zeros.
+  Tensor x = zeros({0, 3}, kFloat64);
+  CHECK(sum(x).item() == 0.0);
+  CHECK(max(abs(matmul(t(x), x))).item() == 0.0);
+  CHECK(nn::functional::cross_entropy(x, zeros({0}, kFloat64), nn::Reduction::Sum).item() == 0.0);
+  // Layers on an empty batch.
+  nn::Linear layer(3, 2);
+  layer.to(kFloat64);
+  Tensor out = layer(x);
+  CHECK(out.shape() == Shape{0, 2});
+  sum(out).backward();
+  REQUIRE(layer.weight.grad().defined());
+  CHECK(max(abs(layer.weight.grad())).item() == 0.0);  // no samples, no gradient
+}
