@@ -297,36 +297,41 @@ struct NllLossBackward : ClassLossNode {
   }
 };
 
-struct BceWithLogitsBackward : OpNode {
-  BceWithLogitsBackward(Reduction r, std::size_t count) : OpNode("BinaryCrossEntropyWithLogitsBackward"), reduction(r), count(count) {}
+// An elementwise loss of an input x against a target y of the same shape, reduced by `reduction`.
+struct ElementwiseLossNode : OpNode {
+  ElementwiseLossNode(const char* name, Reduction r, std::size_t count) : OpNode(name), reduction(r), count(count) {}
   Reduction reduction;
   std::size_t count;
   SavedTensor x, y;
-  TensorList apply(TensorList&& g) override {
-    // l = max(x,0) - x·y + log(1 + e^-|x|) = softplus(x) - x·y  =>  dl/dx = σ(x) - y,  dl/dy = -x
-    Tensor w = reduction == Reduction::Mean ? div(g[0], static_cast<double>(count)) : g[0];
-    Tensor xv = x.unpack(this);
-    Tensor gx, gy;
-    if (needs_input_grad(0)) gx = mul(sub(sigmoid(xv), y.unpack(this)), w);
-    if (needs_input_grad(1)) gy = mul(neg(xv), w);
-    return {gx, gy};
-  }
+  // The weight of each element's loss in the incoming gradient: g/N for Mean, g otherwise.
+  Tensor weight(const Tensor& g) const { return reduction == Reduction::Mean ? div(g, static_cast<double>(count)) : g; }
   void release_variables() override {
     x.reset();
     y.reset();
   }
 };
 
-struct BceBackward : OpNode {
-  BceBackward(Reduction r, std::size_t count) : OpNode("BinaryCrossEntropyBackward"), reduction(r), count(count) {}
-  Reduction reduction;
-  std::size_t count;
-  SavedTensor x, y;
+struct BceWithLogitsBackward : ElementwiseLossNode {
+  BceWithLogitsBackward(Reduction r, std::size_t count)
+      : ElementwiseLossNode("BinaryCrossEntropyWithLogitsBackward", r, count) {}
+  TensorList apply(TensorList&& g) override {
+    // l = max(x,0) - x·y + log(1 + e^-|x|) = softplus(x) - x·y  =>  dl/dx = σ(x) - y,  dl/dy = -x
+    Tensor w = weight(g[0]);
+    Tensor xv = x.unpack(this);
+    Tensor gx, gy;
+    if (needs_input_grad(0)) gx = mul(sub(sigmoid(xv), y.unpack(this)), w);
+    if (needs_input_grad(1)) gy = mul(neg(xv), w);
+    return {gx, gy};
+  }
+};
+
+struct BceBackward : ElementwiseLossNode {
+  BceBackward(Reduction r, std::size_t count) : ElementwiseLossNode("BinaryCrossEntropyBackward", r, count) {}
   TensorList apply(TensorList&& g) override {
     // l = -(y·log x + (1-y)·log(1-x))  =>  dl/dx = (x - y) / (x(1-x)), with PyTorch's guard: the
     // denominator is clamped at 1e-12 so p = 0 or 1 gives a large finite gradient, never inf or nan.
     // dl/dy = log(1-x) - log(x), with the forward's -100 clamp on each log.
-    Tensor w = reduction == Reduction::Mean ? div(g[0], static_cast<double>(count)) : g[0];
+    Tensor w = weight(g[0]);
     Tensor xv = x.unpack(this);
     Tensor gx, gy;
     if (needs_input_grad(0) && fused_backward()) gx = fused_input_grad(w);
@@ -353,10 +358,6 @@ struct BceBackward : OpNode {
       }
       return make_tensor(std::move(o));
     });
-  }
-  void release_variables() override {
-    x.reset();
-    y.reset();
   }
 };
 
