@@ -160,7 +160,10 @@ Tensor randn_like(const Tensor& t);
 // Seeds the generator behind every random draw (rand, randn, init, dropout, shuffling).
 void manual_seed(std::uint64_t seed);
 
-// Threads xgrad may use, its BLAS included.
+// The most threads xgrad may use, its BLAS included (its only threads). Each matrix product takes as
+// many as its size pays for, up to this cap, so small and medium models stay on one thread. Default:
+// the environment variable XGRAD_NUM_THREADS if set, else 1 on machines with at most 2 CPUs, else
+// min(CPUs, 16).
 void set_num_threads(int n);
 int get_num_threads();
 
