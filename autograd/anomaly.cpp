@@ -13,6 +13,7 @@ namespace xgrad {
 
 namespace detail {
 constinit thread_local bool anomaly_enabled = false;
+constinit thread_local bool running_backward = false;
 }  // namespace detail
 
 void autograd::set_detect_anomaly(bool enabled) noexcept { detail::anomaly_enabled = enabled; }
@@ -118,15 +119,18 @@ std::string describe_inputs(const Inputs& inputs, Describe&& one) {
   return out;
 }
 
-void check_forward(const Tensor& out, const std::shared_ptr<Node>& node, std::string inputs) {
-  if (node) forward_table().remember(node, inputs);
+void fail_if_non_finite(const Tensor& out, const std::string& node_name, const std::string& inputs) {
   const NonFinite bad = find_non_finite(out);
   if (!bad.found) return;
-  const std::string node_name = node ? node->name() : std::string("?");
   fail("anomaly mode: the forward op '", forward_op_name(node_name), "' (", node_name,
                       ") produced ", bad.value, " at element ", bad.where, " of its output of shape ",
                       shape_str(out.shape()), " (", bad.count, " non-finite value", bad.count == 1 ? "" : "s",
                       "); its inputs were ", inputs.empty() ? std::string("none") : inputs);
+}
+
+void check_forward(const Tensor& out, const std::shared_ptr<Node>& node, std::string inputs) {
+  if (node) forward_table().remember(node, inputs);
+  fail_if_non_finite(out, node ? node->name() : std::string("?"), inputs);
 }
 
 }  // namespace
@@ -157,6 +161,15 @@ void anomaly_check_forward(const Tensor& out, const std::shared_ptr<autograd::No
 void anomaly_check_forward(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
                            const std::vector<Tensor>& inputs) {
   check_forward(out, node, describe_inputs(inputs, [](const Tensor& t) { return describe(t); }));
+}
+
+void anomaly_check_unrecorded(const Tensor& out, const std::string& node_name,
+                              std::initializer_list<const Tensor*> inputs) {
+  fail_if_non_finite(out, node_name, describe_inputs(inputs, [](const Tensor* t) { return describe(*t); }));
+}
+
+void anomaly_check_unrecorded(const Tensor& out, const std::string& node_name, const std::vector<Tensor>& inputs) {
+  fail_if_non_finite(out, node_name, describe_inputs(inputs, [](const Tensor& t) { return describe(t); }));
 }
 
 void anomaly_check_backward(const autograd::Node& node, const std::vector<Tensor>& gradients) {

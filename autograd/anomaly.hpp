@@ -6,10 +6,12 @@
 //     loss.backward();              // every backward node checks the gradients it produced
 //   }
 //
-// When on, an op that records a graph node (grad mode on, an input requires grad) checks its
-// result, and throws xgrad::Error naming the op, the bad value and where it sits, and its input
-// shapes; every backward node checks the gradients it returns, and the first NaN/Inf throws an error
-// naming the backward node, the forward op it differentiates and that op's input shapes.
+// When on, every differentiable op checks its result — whether or not it records a graph node
+// (grad mode off, or no input requiring grad, included) — and throws xgrad::Error naming the op, the
+// bad value and where it sits, and its input shapes; every backward node checks the gradients it
+// returns, and the first NaN/Inf throws an error naming the backward node, the forward op it
+// differentiates and that op's input shapes. The ops a backward formula runs internally are not
+// checked one by one: the node's returned gradients are, so the error names the backward node.
 // Off by default; when off the cost is one test of a thread-local bool per op and per node.
 // Like grad mode it is thread-local: turning it on in one thread does not affect others.
 #pragma once
@@ -29,6 +31,23 @@ namespace detail {
 // The flag itself; constinit tells every TU that no dynamic initialisation is needed, so reading it
 // is a plain thread-local load (no TLS wrapper call).
 extern constinit thread_local bool anomaly_enabled;
+// True while the engine runs a node's backward on this thread.
+extern constinit thread_local bool running_backward;
+
+// Marks the scope of one node's backward (set by the engine around Node::apply).
+class RunningBackwardScope {
+ public:
+  RunningBackwardScope() noexcept : previous_(running_backward) { running_backward = true; }
+  ~RunningBackwardScope() { running_backward = previous_; }
+  RunningBackwardScope(const RunningBackwardScope&) = delete;
+  RunningBackwardScope& operator=(const RunningBackwardScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Whether forward results must be checked now: anomaly mode on, and not inside a backward formula.
+inline bool anomaly_checks_forward() noexcept { return anomaly_enabled && !running_backward; }
 }  // namespace detail
 
 namespace autograd {
@@ -57,6 +76,11 @@ namespace detail {
 // remembers the op's input shapes for backward errors, then throws if `out` holds NaN or Inf.
 void anomaly_check_forward(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
                            std::initializer_list<const Tensor*> inputs);
+// The same for an op that recorded no node (grad mode off or no input requiring grad); `node_name` is
+// the name its backward node would have had.
+void anomaly_check_unrecorded(const Tensor& out, const std::string& node_name,
+                              std::initializer_list<const Tensor*> inputs);
+void anomaly_check_unrecorded(const Tensor& out, const std::string& node_name, const std::vector<Tensor>& inputs);
 void anomaly_check_forward(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
                            const std::vector<Tensor>& inputs);
 // Called (in anomaly mode only) by the engine right after node.apply(): throws if a produced

@@ -204,7 +204,10 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
       for (const Tensor& g : buffer) any = any || g.defined();
       TensorList outputs;
       if (any) {
-        outputs = n->apply(std::move(buffer));
+        {
+          detail::RunningBackwardScope in_backward;  // anomaly mode checks the node's result, not each op inside
+          outputs = n->apply(std::move(buffer));
+        }
         buffer.clear();  // drop the incoming gradients now: a consumer may then reuse their memory
         if (is_anomaly_enabled()) [[unlikely]] detail::anomaly_check_backward(*n, outputs);
         if (outputs.size() != n->num_inputs() && !(outputs.empty() && dynamic_cast<AccumulateGrad*>(n)))

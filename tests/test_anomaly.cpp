@@ -43,6 +43,31 @@ TEST_CASE("anomaly: log of a negative value in forward names log, the element an
   CHECK_THROWS_WITH_AS(log(x), doctest::Contains("inputs were [2, 3] float"), Error);
 }
 
+TEST_CASE("anomaly: ops that record no node are checked too (no grad needed, grad mode off)") {
+  DetectAnomalyGuard guard;
+  // No input requires grad: no node is recorded, but log(-1) = NaN is still an error naming log.
+  Tensor plain = tensor({2.0, -1.0}, kFloat64);
+  CHECK_THROWS_WITH_AS(log(plain), doctest::Contains("forward op 'log'"), Error);
+  CHECK_THROWS_WITH_AS(log(plain), doctest::Contains("NaN at element [1]"), Error);
+  // Grad mode off, even though the input requires grad.
+  Tensor x = tensor({4.0, -9.0}, kFloat64, true);
+  NoGradGuard no_grad;
+  CHECK_THROWS_WITH_AS(sqrt(x), doctest::Contains("forward op 'sqrt'"), Error);
+  // A finite result passes: sqrt(4) = 2.
+  CHECK(sqrt(tensor({4.0}, kFloat64)).item() == 2.0);
+}
+
+TEST_CASE("anomaly: ops inside a backward formula are reported through their backward node") {
+  // d/dx log(x) = 1/x: at x = 0 the backward formula's div yields inf. The error must name the
+  // backward node LogBackward (the forward op 'log'), not a forward 'div'.
+  Tensor x = tensor({0.5, 0.0}, kFloat64, true);
+  Tensor z = sum(log(x));  // log(0) = -inf in forward: recorded before the mode is on
+  DetectAnomalyGuard guard;
+  // With create_graph the formula g / x runs as a recorded div op inside the backward.
+  CHECK_THROWS_WITH_AS(z.backward({}, true, true), doctest::Contains("backward node LogBackward"), Error);
+  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("backward node LogBackward"), Error);
+}
+
 TEST_CASE("anomaly: division by zero in forward is reported as inf, naming div") {
   DetectAnomalyGuard guard;
   Tensor a = tensor({1.0, 2.0}, kFloat64, true);

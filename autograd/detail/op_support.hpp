@@ -119,7 +119,12 @@ void set_history(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
 // or returns null when no gradient is needed (grad mode off or no input requires grad).
 template <class NodeT, class... Args>
 std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Tensor*> inputs, Args&&... args) {
-  if (!needs_grad(inputs)) return nullptr;
+  if (!needs_grad(inputs)) {
+    // Anomaly mode checks every op, recorded or not; the node is built only to learn the op's name.
+    if (anomaly_checks_forward()) [[unlikely]]
+      anomaly_check_unrecorded(out, NodeT(std::forward<Args>(args)...).name(), inputs);
+    return nullptr;
+  }
   auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
   if (inputs.size() <= 2) {  // the node's inline edge slots: no allocation beyond the node itself
     for (const Tensor* t : inputs) node->add_next_edge(autograd::gradient_edge(*t));
@@ -130,19 +135,23 @@ std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Ten
     node->set_next_edges(std::move(edges));
   }
   set_history(out, node);
-  if (autograd::is_anomaly_enabled()) [[unlikely]] anomaly_check_forward(out, node, inputs);
+  if (anomaly_checks_forward()) [[unlikely]] anomaly_check_forward(out, node, inputs);
   return node;
 }
 template <class NodeT, class... Args>
 std::shared_ptr<NodeT> record_list(const Tensor& out, const std::vector<Tensor>& inputs, Args&&... args) {
-  if (!needs_grad(inputs)) return nullptr;
+  if (!needs_grad(inputs)) {
+    if (anomaly_checks_forward()) [[unlikely]]
+      anomaly_check_unrecorded(out, NodeT(std::forward<Args>(args)...).name(), inputs);
+    return nullptr;
+  }
   auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
   std::vector<autograd::Edge> edges;
   edges.reserve(inputs.size());
   for (const Tensor& t : inputs) edges.push_back(autograd::gradient_edge(t));
   node->set_next_edges(std::move(edges));
   set_history(out, node);
-  if (autograd::is_anomaly_enabled()) [[unlikely]] anomaly_check_forward(out, node, inputs);
+  if (anomaly_checks_forward()) [[unlikely]] anomaly_check_forward(out, node, inputs);
   return node;
 }
 
