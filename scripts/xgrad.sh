@@ -26,6 +26,13 @@ SANITIZER_PACKAGES="clang libclang-rt-14-dev"
 SANITIZER_CMAKE="-DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXGRAD_BUILD_BENCH=OFF"
 SANITIZER_FLAGS="-O1 -gline-tables-only"
 
+# Number of CTest tests in build dir $1 matching the filters that follow.
+count_tests() {
+  dir=$1
+  shift
+  ctest --test-dir "$dir" -N "$@" | sed -n 's/^Total Tests: \([0-9]*\)$/\1/p'
+}
+
 deps() {  # deps [extra packages...]
   missing=""
   for p in $PACKAGES "$@"; do
@@ -86,7 +93,16 @@ case "${1:-}" in
     ctest --test-dir "$BUILD_DIR" -LE slow --output-on-failure -j "$JOBS"
     sanitize
     fuzz "${FUZZ_SECONDS:-10}"
-    tsan ;;
+    tsan
+    # Every stage above stops the script on a failure (set -e), so reaching here means all passed.
+    # One closing line with the total: the normal suite, the sanitizer suite with its deep chains,
+    # the fuzz targets and the ThreadSanitizer test cases.
+    normal=$(count_tests "$BUILD_DIR" -LE slow)
+    asan=$(( $(count_tests "$BUILD_DIR-asan" -LE slow) + $(count_tests "$BUILD_DIR-asan" -L slow -R "deep chain") ))
+    fuzzers=$(ls fuzz/fuzz_*.cpp | wc -l)
+    threads=$("$BUILD_DIR-tsan/xgrad_thread_tests" --count | sed -n 's/.*unskipped test cases passing the current filters: \([0-9]*\).*/\1/p')
+    echo "normal suite $normal, sanitizer suite $asan, fuzz targets $fuzzers, ThreadSanitizer cases $threads"
+    echo "all: $((normal + asan + fuzzers + threads)) passed, 0 failed" ;;
   sanitize) sanitize ;;
   fuzz) fuzz "${2:-60}" ;;
   tsan) tsan ;;
