@@ -6,22 +6,13 @@
 
 #include <xgrad.hpp>
 
+#include "helpers.hpp"
+
 using namespace xgrad;
+using test::check_values;
+using test::param;
 
 namespace {
-
-Tensor param(const Shape& shape) {
-  Tensor t = randn(shape, kFloat64);
-  t.requires_grad_();
-  return t;
-}
-
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.shape() == shape);
-  const xt::xarray<double> v = t.to(kFloat64).data<double>();
-  REQUIRE(v.size() == expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) CHECK(v.data()[i] == doctest::Approx(expected[i]).epsilon(tol));
-}
 
 // C[i] = op(A[i])·op(B[i]) for one pair of matrices, by the definition (a triple loop in double).
 xt::xarray<double> naive_mm(const xt::xarray<double>& a, const xt::xarray<double>& b, bool ta, bool tb) {

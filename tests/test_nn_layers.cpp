@@ -4,19 +4,12 @@
 
 #include <xgrad.hpp>
 
+#include "helpers.hpp"
+
 using namespace xgrad;
+using test::check_values;
 
 namespace {
-
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double eps = 1e-6) {
-  REQUIRE(t.shape() == shape);
-  REQUIRE(t.numel() == expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    const double v = t.dtype() == kFloat32 ? t.data<float>().data()[i] : t.data<double>().data()[i];
-    CHECK(v == doctest::Approx(expected[i]).epsilon(eps));
-  }
-}
 
 // Runs gradcheck and gradgradcheck of a module applied to x (float64), with respect to x and the
 // module's parameters.
@@ -35,19 +28,19 @@ TEST_CASE("nn::Linear: forward values by hand, any input rank") {
   lin.weight.data<float>() = xt::xarray<float>{{1, 2}, {3, 4}, {5, 6}};
   lin.bias.data<float>() = xt::xarray<float>{0.5f, -1.0f, 2.0f};
   // x = [1, -1]: W·x = [1-2, 3-4, 5-6] = [-1, -1, -1], plus b = [-0.5, -2, 1].
-  check_values(lin(tensor({{1.0, -1.0}})), {1, 3}, {-0.5, -2.0, 1.0});
+  check_values(lin(tensor({{1.0, -1.0}})), {1, 3}, {-0.5, -2.0, 1.0}, 1e-6);
   // A 1-D input gives a 1-D output.
-  check_values(lin(tensor({1.0, -1.0})), {3}, {-0.5, -2.0, 1.0});
+  check_values(lin(tensor({1.0, -1.0})), {3}, {-0.5, -2.0, 1.0}, 1e-6);
   // A (2, 2, 2) input maps its last dimension: rows [1, -1], [0, 1], [2, 0], [0, 0]:
   //   [0, 1] -> [2, 4, 6] + b = [2.5, 3, 8];  [2, 0] -> [2, 6, 10] + b = [2.5, 5, 12];  [0, 0] -> b.
   Tensor x3 = tensor({1.0, -1.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0}).reshape({2, 2, 2});
-  check_values(lin(x3), {2, 2, 3}, {-0.5, -2, 1, 2.5, 3, 8, 2.5, 5, 12, 0.5, -1, 2});
+  check_values(lin(x3), {2, 2, 3}, {-0.5, -2, 1, 2.5, 3, 8, 2.5, 5, 12, 0.5, -1, 2}, 1e-6);
 
   nn::Linear no_bias(2, 1, false);
   CHECK_FALSE(no_bias.bias.defined());
   CHECK(no_bias.parameters().size() == 1);
   no_bias.weight.data<float>() = xt::xarray<float>{{2, 3}};
-  check_values(no_bias(tensor({{1.0, 1.0}})), {1, 1}, {5.0});  // 2 + 3
+  check_values(no_bias(tensor({{1.0, 1.0}})), {1, 1}, {5.0}, 1e-6);  // 2 + 3
 }
 
 TEST_CASE("nn::Linear: errors, shapes and default initialisation bounds") {
@@ -107,13 +100,13 @@ TEST_CASE("nn::Linear: gradcheck and gradgradcheck in float64") {
 
 TEST_CASE("nn activations: forward values by hand") {
   Tensor x = tensor({-2.0, 0.5, 3.0});
-  check_values(nn::ReLU()(x), {3}, {0.0, 0.5, 3.0});
+  check_values(nn::ReLU()(x), {3}, {0.0, 0.5, 3.0}, 1e-6);
   // sigmoid(v) = 1/(1+e^-v)
-  check_values(nn::Sigmoid()(x), {3}, {1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-3.0))});
-  check_values(nn::Tanh()(x), {3}, {std::tanh(-2.0), std::tanh(0.5), std::tanh(3.0)});
+  check_values(nn::Sigmoid()(x), {3}, {1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-3.0))}, 1e-6);
+  check_values(nn::Tanh()(x), {3}, {std::tanh(-2.0), std::tanh(0.5), std::tanh(3.0)}, 1e-6);
   // slope·v below 0: 0.01·(-2) = -0.02; 0.2·(-2) = -0.4.
-  check_values(nn::LeakyReLU()(x), {3}, {-0.02, 0.5, 3.0});
-  check_values(nn::LeakyReLU(0.2)(x), {3}, {-0.4, 0.5, 3.0});
+  check_values(nn::LeakyReLU()(x), {3}, {-0.02, 0.5, 3.0}, 1e-6);
+  check_values(nn::LeakyReLU(0.2)(x), {3}, {-0.4, 0.5, 3.0}, 1e-6);
   // softmax([0, ln 3]) = [1, 3] / 4; along dim 1 of a (2, 2) input each row separately.
   Tensor rows = tensor({{0.0, std::log(3.0)}, {std::log(2.0), std::log(2.0)}}, kFloat64);
   check_values(nn::Softmax(1)(rows), {2, 2}, {0.25, 0.75, 0.5, 0.5}, 1e-12);

@@ -6,23 +6,16 @@
 
 #include <xgrad.hpp>
 
+#include "helpers.hpp"
+
 using namespace xgrad;
+using test::check_values;
 namespace F = xgrad::nn::functional;
 using nn::Reduction;
 
 static_assert(std::is_same_v<nn::Reduction, xgrad::Reduction>);
 
 namespace {
-
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double eps = 1e-6) {
-  REQUIRE(t.shape() == shape);
-  REQUIRE(t.numel() == expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    const double v = t.dtype() == kFloat32 ? t.data<float>().data()[i] : t.data<double>().data()[i];
-    CHECK(v == doctest::Approx(expected[i]).epsilon(eps));
-  }
-}
 
 bool all_finite(const Tensor& t) {
   for (double v : t.data<double>())
@@ -38,17 +31,17 @@ TEST_CASE("nn losses: MSE and L1 values by hand for each reduction") {
   Tensor input = tensor({1.0, 2.0, 3.0});
   Tensor target = tensor({0.0, 2.0, 5.0});
   // differences [1, 0, -2]: squares [1, 0, 4] (sum 5, mean 5/3); absolute values [1, 0, 2] (sum 3, mean 1).
-  check_values(F::mse_loss(input, target), {}, {5.0 / 3});
-  check_values(F::mse_loss(input, target, Reduction::Sum), {}, {5.0});
-  check_values(F::mse_loss(input, target, Reduction::None), {3}, {1.0, 0.0, 4.0});
-  check_values(F::l1_loss(input, target), {}, {1.0});
-  check_values(F::l1_loss(input, target, Reduction::Sum), {}, {3.0});
-  check_values(F::l1_loss(input, target, Reduction::None), {3}, {1.0, 0.0, 2.0});
-  check_values(nn::MSELoss()(input, target), {}, {5.0 / 3});
-  check_values(nn::L1Loss(Reduction::Sum)(input, target), {}, {3.0});
+  check_values(F::mse_loss(input, target), {}, {5.0 / 3}, 1e-6);
+  check_values(F::mse_loss(input, target, Reduction::Sum), {}, {5.0}, 1e-6);
+  check_values(F::mse_loss(input, target, Reduction::None), {3}, {1.0, 0.0, 4.0}, 1e-6);
+  check_values(F::l1_loss(input, target), {}, {1.0}, 1e-6);
+  check_values(F::l1_loss(input, target, Reduction::Sum), {}, {3.0}, 1e-6);
+  check_values(F::l1_loss(input, target, Reduction::None), {3}, {1.0, 0.0, 2.0}, 1e-6);
+  check_values(nn::MSELoss()(input, target), {}, {5.0 / 3}, 1e-6);
+  check_values(nn::L1Loss(Reduction::Sum)(input, target), {}, {3.0}, 1e-6);
   // Loss modules are copyable callables, e.g. into a std::function.
   std::function<Tensor(const Tensor&, const Tensor&)> fn = nn::L1Loss(Reduction::Sum);
-  check_values(fn(input, target), {}, {3.0});
+  check_values(fn(input, target), {}, {3.0}, 1e-6);
 }
 
 TEST_CASE("nn losses: BCE values, the -100 clamp at 0 and 1, and the range check") {
@@ -65,9 +58,9 @@ TEST_CASE("nn losses: BCE values, the -100 clamp at 0 and 1, and the range check
   Tensor edge = tensor({0.0, 1.0, 0.0, 1.0}, kFloat64, true);
   Tensor labels = tensor({0.0, 1.0, 1.0, 0.0}, kFloat64);
   Tensor per_item = F::binary_cross_entropy(edge, labels, Reduction::None);
-  check_values(per_item, {4}, {0.0, 0.0, 100.0, 100.0});
+  check_values(per_item, {4}, {0.0, 0.0, 100.0, 100.0}, 1e-6);
   Tensor loss = F::binary_cross_entropy(edge, labels);
-  check_values(loss, {}, {50.0});
+  check_values(loss, {}, {50.0}, 1e-6);
   loss.backward();
   CHECK(all_finite(edge.grad()));
 
@@ -82,15 +75,15 @@ TEST_CASE("nn losses: BCE with logits is stable at ±100") {
   // x = 100, t = 1: 100 - 100 = 0;  x = -100, t = 0: 0;  x = 100, t = 0: 100;  x = -100, t = 1: 100.
   Tensor x = tensor({100.0, -100.0, 100.0, -100.0}, kFloat64, true);
   Tensor t = tensor({1.0, 0.0, 0.0, 1.0}, kFloat64);
-  check_values(F::binary_cross_entropy_with_logits(x, t, Reduction::None), {4}, {0.0, 0.0, 100.0, 100.0});
+  check_values(F::binary_cross_entropy_with_logits(x, t, Reduction::None), {4}, {0.0, 0.0, 100.0, 100.0}, 1e-6);
   Tensor loss = nn::BCEWithLogitsLoss()(x, t);
-  check_values(loss, {}, {50.0});
+  check_values(loss, {}, {50.0}, 1e-6);
   loss.backward();
   // d/dx = (sigmoid(x) - t)/4: [0, 0, 1, -1]/4.
-  check_values(x.grad(), {4}, {0.0, 0.0, 0.25, -0.25});
+  check_values(x.grad(), {4}, {0.0, 0.0, 0.25, -0.25}, 1e-6);
   // float32 too.
   Tensor x32 = tensor({100.0, -100.0});
-  check_values(F::binary_cross_entropy_with_logits(x32, tensor({0.0, 0.0}), Reduction::Sum), {}, {100.0});
+  check_values(F::binary_cross_entropy_with_logits(x32, tensor({0.0, 0.0}), Reduction::Sum), {}, {100.0}, 1e-6);
   // At moderate logits it agrees with BCE of the sigmoid.
   Tensor z = tensor({-1.5, 0.2, 3.0}, kFloat64);
   Tensor y = tensor({0.0, 1.0, 1.0}, kFloat64);
@@ -113,9 +106,9 @@ TEST_CASE("nn losses: cross entropy and NLL values by hand") {
   // NLL picks -input[n, target[n]]: [-(-2), -(-3)] = [2, 3], mean 2.5.
   Tensor log_probs = tensor({{-1.0, -2.0}, {-3.0, -0.5}});
   Tensor classes = tensor({1.0, 0.0});
-  check_values(nn::NLLLoss()(log_probs, classes), {}, {2.5});
-  check_values(F::nll_loss(log_probs, classes, Reduction::Sum), {}, {5.0});
-  check_values(F::nll_loss(log_probs, classes, Reduction::None), {2}, {2.0, 3.0});
+  check_values(nn::NLLLoss()(log_probs, classes), {}, {2.5}, 1e-6);
+  check_values(F::nll_loss(log_probs, classes, Reduction::Sum), {}, {5.0}, 1e-6);
+  check_values(F::nll_loss(log_probs, classes, Reduction::None), {2}, {2.0, 3.0}, 1e-6);
 }
 
 TEST_CASE("nn losses: gradcheck for every loss and reduction") {

@@ -6,29 +6,13 @@
 
 #include <xgrad.hpp>
 
+#include "helpers.hpp"
+
 using namespace xgrad;
+using test::check_values;
+using test::param;
 
 namespace {
-
-Tensor param(const Shape& shape) {
-  Tensor t = randn(shape, kFloat64);
-  t.requires_grad_();
-  return t;
-}
-
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.shape() == shape);
-  const xt::xarray<double> v = t.to(kFloat64).data<double>();
-  REQUIRE(v.size() == expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::isfinite(v.data()[i]));
-    if (tol == 0)
-      CHECK(v.data()[i] == expected[i]);  // exact
-    else
-      CHECK(v.data()[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
-}
 
 template <class F>
 void check_grads(F fn, const std::vector<Tensor>& inputs) {

@@ -5,8 +5,8 @@
 #include <numeric>
 
 #include <xtensor/xmath.hpp>
-#include <xtensor/xreducer.hpp>
 
+#include "../detail/axis_split.hpp"
 #include "../detail/elementwise.hpp"
 
 namespace xgrad {
@@ -242,21 +242,6 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 // ---- Reductions along one dim: max/min/argmax/argmin/logsumexp --------------------------------------
 namespace {
 
-// A tensor seen as (outer, n, inner) around the reduced axis: element (o, k, j) sits at
-// o*n*inner + k*inner + j. Kernels loop over these three counts, so no inner loop recomputes a
-// multi-index. A 0-d tensor is (1, 1, 1).
-struct AxisSplit {
-  std::size_t outer = 1, n = 1, inner = 1;
-};
-AxisSplit split_at(const Shape& s, std::size_t axis) {
-  AxisSplit a;
-  if (s.empty()) return a;
-  for (std::size_t i = 0; i < axis; ++i) a.outer *= s[i];
-  a.n = s[axis];
-  for (std::size_t i = axis + 1; i < s.size(); ++i) a.inner *= s[i];
-  return a;
-}
-
 // The shape after reducing `axis` (nothing to remove for a 0-d tensor).
 Shape shape_without(const Shape& in, std::size_t axis, bool keepdim) {
   Shape out = in;
@@ -337,8 +322,6 @@ void extreme_kernel(const T* x, const AxisSplit& a, T* values, std::size_t* inde
     }
   }
 }
-
-using IndexList = std::shared_ptr<const std::vector<std::size_t>>;
 
 // Values and first-occurrence indices of the extreme over the middle count of `a` (a full reduction
 // passes (1, numel, 1)).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "../detail/axis_split.hpp"
 #include "../detail/elementwise.hpp"
 
 namespace xgrad {
@@ -349,20 +350,6 @@ Tensor slice_backward_impl(const Tensor& g, const Shape& input_shape, const Slic
 }
 
 // ---- index_select and its adjoint, index_add into zeros -------------------------------------------
-using IndexList = std::shared_ptr<const std::vector<std::size_t>>;
-
-// The tensor seen as (outer, n, inner) around `axis` (all 1 for a 0-d tensor).
-struct AxisSplit {
-  std::size_t outer = 1, n = 1, inner = 1;
-};
-AxisSplit split_at(const Shape& s, std::size_t axis) {
-  AxisSplit a;
-  if (s.empty()) return a;
-  for (std::size_t i = 0; i < axis; ++i) a.outer *= s[i];
-  a.n = s[axis];
-  for (std::size_t i = axis + 1; i < s.size(); ++i) a.inner *= s[i];
-  return a;
-}
 
 Tensor index_select_impl(const Tensor& t, std::size_t axis, const IndexList& index, const Shape& out_shape);
 Tensor index_add_zeros(const Tensor& g, std::size_t axis, const IndexList& index, const Shape& input_shape);
