@@ -33,6 +33,13 @@ count_tests() {
   ctest --test-dir "$dir" -N "$@" | sed -n 's/^Total Tests: \([0-9]*\)$/\1/p'
 }
 
+# Every doctest run appends "<test cases run> <assertions>" to $XGRAD_TEST_TALLY (tests/main.cpp), so
+# the closing line counts test cases that really ran, not CTest entries. tally FILE prints the sums.
+tally_reset() { rm -f "$1"; : > "$1"; }
+tally_path() { case "$1" in /*) echo "$1/test-tally.txt" ;; *) echo "$PWD/$1/test-tally.txt" ;; esac; }
+tally_cases() { awk '{ c += $1 } END { print c + 0 }' "$1"; }
+tally_asserts() { awk '{ a += $2 } END { print a + 0 }' "$1"; }
+
 deps() {  # deps [extra packages...]
   missing=""
   for p in $PACKAGES "$@"; do
@@ -64,9 +71,12 @@ sanitize() {
   cmake -S . -B "$BUILD_DIR-asan" $SANITIZER_CMAKE "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$SANITIZER_FLAGS" \
     -DXGRAD_SANITIZE=ON -DXGRAD_FUZZ=ON
   cmake --build "$BUILD_DIR-asan" -j "$JOBS"
-  ctest --test-dir "$BUILD_DIR-asan" -LE slow --output-on-failure -j "$JOBS"
+  tally_reset "$BUILD_DIR-asan/test-tally.txt"
+  XGRAD_TEST_TALLY="$(tally_path "$BUILD_DIR-asan")" \
+    ctest --test-dir "$BUILD_DIR-asan" -LE slow --output-on-failure -j "$JOBS"
   # The million-op chain of the slow suite, bounded in time.
-  ctest --test-dir "$BUILD_DIR-asan" -L slow -R "deep chain" --output-on-failure --timeout 600
+  XGRAD_TEST_TALLY="$(tally_path "$BUILD_DIR-asan")" \
+    ctest --test-dir "$BUILD_DIR-asan" -L slow -R "deep chain" --output-on-failure --timeout 600
 }
 
 fuzz() {
@@ -81,6 +91,8 @@ tsan() {
     -DXGRAD_TSAN=ON -DXGRAD_BUILD_TESTS=OFF -DXGRAD_BUILD_EXAMPLES=OFF
   cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target xgrad_thread_tests
   # One BLAS thread: OpenBLAS's own thread pool is not instrumented.
+  tally_reset "$BUILD_DIR-tsan/test-tally.txt"
+  XGRAD_TEST_TALLY="$(tally_path "$BUILD_DIR-tsan")" \
   TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" OPENBLAS_NUM_THREADS=1 \
     "$BUILD_DIR-tsan/xgrad_thread_tests"
 }
@@ -90,19 +102,24 @@ case "${1:-}" in
   build) build ;;
   test)
     build
-    ctest --test-dir "$BUILD_DIR" -LE slow --output-on-failure -j "$JOBS"
+    tally_reset "$BUILD_DIR/test-tally.txt"
+    XGRAD_TEST_TALLY="$(tally_path "$BUILD_DIR")" ctest --test-dir "$BUILD_DIR" -LE slow --output-on-failure -j "$JOBS"
     sanitize
     fuzz "${FUZZ_SECONDS:-10}"
     tsan
     # Every stage above stops the script on a failure (set -e), so reaching here means all passed.
-    # One closing line with the total: the normal suite, the sanitizer suite with its deep chains,
-    # the fuzz targets and the ThreadSanitizer test cases.
-    normal=$(count_tests "$BUILD_DIR" -LE slow)
-    asan=$(( $(count_tests "$BUILD_DIR-asan" -LE slow) + $(count_tests "$BUILD_DIR-asan" -L slow -R "deep chain") ))
+    # The closing line counts what actually ran: doctest test cases (from the tallies, not CTest
+    # entries), the CTest entries that are programs rather than test cases (examples, install, guards),
+    # and the fuzz targets.
+    normal=$(tally_cases "$BUILD_DIR/test-tally.txt")
+    asan=$(tally_cases "$BUILD_DIR-asan/test-tally.txt")
+    threads=$(tally_cases "$BUILD_DIR-tsan/test-tally.txt")
+    programs=$(( $(count_tests "$BUILD_DIR" -LE 'slow|doctest') + $(count_tests "$BUILD_DIR-asan" -LE 'slow|doctest') ))
     fuzzers=$(ls fuzz/fuzz_*.cpp | wc -l)
-    threads=$("$BUILD_DIR-tsan/xgrad_thread_tests" --count | sed -n 's/.*unskipped test cases passing the current filters: \([0-9]*\).*/\1/p')
-    echo "normal suite $normal, sanitizer suite $asan, fuzz targets $fuzzers, ThreadSanitizer cases $threads"
-    echo "all: $((normal + asan + fuzzers + threads)) passed, 0 failed" ;;
+    echo "test cases run: normal suite $normal ($(tally_asserts "$BUILD_DIR/test-tally.txt") assertions)," \
+      "sanitizer suite $asan ($(tally_asserts "$BUILD_DIR-asan/test-tally.txt") assertions)," \
+      "ThreadSanitizer $threads; program checks $programs; fuzz targets $fuzzers"
+    echo "all: $((normal + asan + threads + programs + fuzzers)) passed, 0 failed" ;;
   sanitize) sanitize ;;
   fuzz) fuzz "${2:-60}" ;;
   tsan) tsan ;;

@@ -49,7 +49,7 @@ TEST_CASE("engine: gradients accumulate across backward calls until zero_grad") 
   expect(x.grad(), {2}, {2, 4});
 }
 
-TEST_CASE("engine: retain_graph allows a second backward; without it the second one throws") {
+TEST_CASE("engine: retain_graph allows a second backward, without it the second one throws") {
   Tensor x = tensor({1.0, -2.0}, kFloat64, true);
   Tensor z = (x * x).sum();  // MulBackward saves x
   z.backward(Tensor(), /*retain_graph=*/true);
@@ -236,7 +236,7 @@ TEST_CASE("engine: multi-root autograd::backward and an explicit gradient") {
   expect(w.grad(), {1}, {4});
 }
 
-TEST_CASE("engine: autograd::grad returns gradients without touching .grad; allow_unused") {
+TEST_CASE("engine: autograd::grad returns gradients without touching .grad, and allow_unused") {
   Tensor x = tensor({1.0, 2.0}, kFloat64, true);
   Tensor w = tensor({3.0, 4.0}, kFloat64, true);
   Tensor unused = tensor({5.0}, kFloat64, true);

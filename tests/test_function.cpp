@@ -258,7 +258,7 @@ TEST_CASE("Function: a saved output does not keep its node alive, and still supp
   CHECK(node.expired());  // no node -> saved output -> node cycle
 }
 
-TEST_CASE("Function: no_grad and inputs without grad record nothing; forward runs with grad mode off") {
+TEST_CASE("Function: no_grad and inputs without grad record nothing, forward runs with grad mode off") {
   Tensor x = tensor({1.0, 2.0}, kFloat64, true);
   Tensor c = tensor({3.0, 4.0}, kFloat64);
   {
@@ -352,7 +352,7 @@ TEST_CASE("Function: a gradient of a shape the input broadcasts to is summed dow
   check_values(x.grad(), {2.0, 2.0, 2.0}, 0);  // ones(2, 3) summed over the leading dim
 }
 
-TEST_CASE("Function: second backward after release is an error; retain_graph allows it") {
+TEST_CASE("Function: second backward after release is an error, retain_graph allows it") {
   Tensor x = tensor({0.0, 1.0}, kFloat64, true);
   Tensor y = MyExp::apply(x);
   y.sum().backward(Tensor(), /*retain_graph=*/true);

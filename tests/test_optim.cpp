@@ -166,7 +166,7 @@ TEST_CASE("optim: SGD on a large parameter matches the per-element rule everywhe
   for (std::size_t i = 0; i < n; ++i) CHECK(at(p, i) == doctest::Approx(p0(i) - 1.25 * g0(i)).epsilon(1e-12));
 }
 
-TEST_CASE("optim: step skips parameters without a gradient; zero_grad drops gradients") {
+TEST_CASE("optim: step skips parameters without a gradient, zero_grad drops gradients") {
   Tensor a = param({1.0, 2.0}, kFloat64);
   Tensor b = param({3.0}, kFloat64);
   optim::SGD sgd({a, b}, {.lr = 1.0, .momentum = 0.9});

@@ -96,7 +96,7 @@ TEST_CASE("reduce: sum and mean gradients, every dims pattern") {
   check_grads([](const In& in) { return mean(in[0], {0}); }, {s});
 }
 
-TEST_CASE("reduce: sum backward spreads the gradient; mean divides it by the count") {
+TEST_CASE("reduce: sum backward spreads the gradient, mean divides it by the count") {
   Tensor x = f64({{1, 2, 3}, {4, 5, 6}});
   // Weights w = [1, 10] on the two row sums: every element of row i gets w[i].
   sum(x, {1}).backward(tensor({1.0, 10.0}, kFloat64));
