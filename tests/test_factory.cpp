@@ -140,7 +140,7 @@ TEST_CASE("factory: randn_like draws standard normals in the source's shape and 
   }
 }
 
-TEST_CASE("factory: randint draws integers uniformly in [low, high), reproducibly") {
+TEST_CASE("factory: randint draws integers uniformly from low to high - 1, reproducibly") {
   for (Dtype dt : kBoth) {
     CAPTURE(dt);
     manual_seed(11);
