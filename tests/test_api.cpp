@@ -275,12 +275,17 @@ TEST_CASE("api: optim") {
   optim::Adam adam(params, {.lr = 1e-3, .betas = {0.9, 0.999}, .eps = 1e-8, .weight_decay = 0, .amsgrad = false});
   optim::AdamW adamw(params, {.lr = 1e-3, .betas = {0.9, 0.999}, .eps = 1e-8, .weight_decay = 1e-2, .amsgrad = false});
   optim::RMSprop rms(params, {.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0, .momentum = 0});
+  // Each optimizer took its options (the learning rate is the one every optimizer exposes).
+  CHECK(sgd_all.lr() == 0.01);
+  CHECK(adamw.lr() == 1e-3);
+  CHECK(rms.lr() == 1e-2);
   CHECK(optim::AdamWOptions{}.weight_decay == 1e-2);
   static_assert(std::is_same_v<decltype(optim::AdamOptions{}.betas), std::array<double, 2>>);
   p.set_grad(ones_like(p));
   sgd.step();
-  CHECK(p.data<float>()(0) == doctest::Approx(0.9));  // 1 - 0.1·1
+  CHECK(p.data<float>()(0) == doctest::Approx(0.9).epsilon(1e-6));  // 1 - 0.1·1
   sgd.zero_grad();
+  CHECK_FALSE(p.grad().defined());
   CHECK(sgd.lr() == 0.1);
   sgd.set_lr(0.05);
   CHECK(sgd.lr() == 0.05);
