@@ -92,10 +92,14 @@ int as_int(const std::map<std::string, std::string>& fields, const std::string& 
   return std::stoi(it->second);
 }
 
-int cpus_of_this_process() {
+// The CPUs this process may run on (its affinity mask), in increasing order.
+std::vector<int> cpus_of_this_process() {
   cpu_set_t set;
   REQUIRE(::sched_getaffinity(0, sizeof(set), &set) == 0);
-  return CPU_COUNT(&set);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
 }
 
 }  // namespace
@@ -143,7 +147,8 @@ TEST_CASE("process defaults: the thread cap rule, from XGRAD_NUM_THREADS and the
 }
 
 TEST_CASE("process defaults: the first get_num_threads reads XGRAD_NUM_THREADS and the affinity mask") {
-  const int cpus = cpus_of_this_process();
+  const std::vector<int> allowed = cpus_of_this_process();
+  const int cpus = static_cast<int>(allowed.size());
   // No variable: the rule applied to this process's CPUs, and the big product follows the cap.
   const auto plain = run_probe("threads");
   CHECK(as_int(plain, "cpus") == cpus);
@@ -160,13 +165,13 @@ TEST_CASE("process defaults: the first get_num_threads reads XGRAD_NUM_THREADS a
   CHECK(as_int(junk, "threads") == detail::default_num_threads(nullptr, cpus));
   // Pinned to one CPU: the affinity mask, not the machine's CPU count, decides: one thread, and the
   // big product stays on it.
-  const auto pinned = run_probe("threads", {}, std::vector<int>{0});
+  const auto pinned = run_probe("threads", {}, std::vector<int>{allowed[0]});
   CHECK(as_int(pinned, "cpus") == 1);
   CHECK(as_int(pinned, "threads") == 1);
   CHECK(as_int(pinned, "blas_threads") == 1);
   // Pinned to 3 CPUs where the machine has them: 3 threads (more than 2 CPUs: one per CPU).
   if (cpus >= 3) {
-    const auto three_cpus = run_probe("threads", {}, std::vector<int>{0, 1, 2});
+    const auto three_cpus = run_probe("threads", {}, std::vector<int>{allowed[0], allowed[1], allowed[2]});
     CHECK(as_int(three_cpus, "cpus") == 3);
     CHECK(as_int(three_cpus, "threads") == 3);
   }
