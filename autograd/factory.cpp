@@ -255,14 +255,7 @@ int available_cpus() {
 // and a BLAS thread that has to wait for it costs more than it saves (measured on a 2-vCPU VM: W1 per
 // step 6% slower with 2 threads while another process used one CPU). With more CPUs, one thread per
 // CPU up to 16: beyond that a GEMM of the sizes a training step runs stops scaling.
-int default_threads() {
-  if (const char* env = std::getenv("XGRAD_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  const int cpus = available_cpus();
-  return cpus <= 2 ? 1 : std::min(cpus, 16);
-}
+int default_threads() { return detail::default_num_threads(std::getenv("XGRAD_NUM_THREADS"), available_cpus()); }
 
 // Multiply-adds each BLAS thread must get before another one is worth starting: waking a sleeping
 // OpenBLAS worker and joining it costs tens of µs, and a contended CPU makes the split a loss. Measured
@@ -286,6 +279,14 @@ int get_num_threads() {
 }
 
 namespace detail {
+int default_num_threads(const char* env_value, int cpus) noexcept {
+  if (env_value) {
+    const int n = std::atoi(env_value);
+    if (n > 0) return n;
+  }
+  return cpus <= 2 ? 1 : std::min(cpus, 16);
+}
+
 void prepare_blas_threads(double flops) noexcept {
   const int cap = get_num_threads();
   const int want = static_cast<int>(std::clamp(flops / kFlopsPerBlasThread, 1.0, static_cast<double>(cap)));

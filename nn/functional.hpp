@@ -28,8 +28,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // |input - target|.
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // -(t·log(p) + (1-t)·log(1-p)) with each log clamped at -100 (PyTorch), so p = 0 or 1 gives a finite
-// loss. `input` must hold probabilities in [0, 1]; another value throws naming it. Where the clamp
-// is active the gradient of that term is 0 (PyTorch instead divides by max(p(1-p), 1e-12)).
+// loss. `input` must hold probabilities in [0, 1]; another value throws naming it. The gradient is
+// PyTorch's (p - t) / max(p(1-p), 1e-12) everywhere, the clamp included: at p = 0 or 1 it is 0 for a
+// right answer and a large finite value (±1e12 per unit of loss weight) for a wrong one, never inf or nan.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 // binary_cross_entropy(sigmoid(input), target), computed stably for logits of any magnitude.
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,

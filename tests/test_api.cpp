@@ -4,7 +4,12 @@
 // property that shows it did what its name says.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <numbers>
 #include <sstream>
 #include <type_traits>
 #include <xgrad.hpp>
@@ -156,6 +161,7 @@ TEST_CASE("api: ops as free functions and methods") {
 }
 
 TEST_CASE("api: nn") {
+  manual_seed(163);  // fixed draws: the init checks below hold for them
   auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
       std::make_shared<nn::Linear>(10, 10), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(10, 1),
       std::make_shared<nn::Sigmoid>()});
@@ -172,7 +178,6 @@ TEST_CASE("api: nn") {
   CHECK_FALSE(model->is_training());
   model->train(true);
   CHECK(model->is_training());
-  model->zero_grad();
   Tensor out = model->forward(rand({3, 10}));
   CHECK((*model)(rand({3, 10})).shape() == Shape{3, 1});
   CHECK(out.shape() == Shape{3, 1});
@@ -181,10 +186,17 @@ TEST_CASE("api: nn") {
   CHECK(sd.contains("2.bias"));
   CHECK(sd.at("2.bias").shape() == Shape{1});
   CHECK(sd.size() == 4);
-  model->load_state_dict(sd, true);
-  const auto path = std::filesystem::temp_directory_path() / "xgrad_api_model.safetensors";
+  const nn::LoadStateDictResult loaded = model->load_state_dict(sd, true);
+  CHECK(loaded.missing_keys.empty());
+  CHECK(loaded.unexpected_keys.empty());
+  // save then load restores a value changed in between (the file name is unique to this process).
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("xgrad_api_model_" + std::to_string(::getpid()) + ".safetensors");
+  const float saved_bias = sd.at("2.bias").data<float>()(0);
   model->save(path.string());
+  sd.at("2.bias").data<float>()(0) = saved_bias + 1.0f;  // shares storage with the module's bias
   model->load(path.string());
+  CHECK(model->state_dict().at("2.bias").data<float>()(0) == saved_bias);
   std::filesystem::remove(path);
   model->to(kFloat64);
   CHECK(model->parameters()[0].dtype() == kFloat64);
@@ -224,19 +236,36 @@ TEST_CASE("api: nn") {
   CHECK(F::cross_entropy(logits, cls).dim() == 0);
   CHECK(F::nll_loss(log_softmax(logits, 1), cls).dim() == 0);
 
+  // Each init fills w (fan_in 4, fan_out 3) in place; the checks tell the fills apart.
   Tensor w = zeros({3, 4});
+  const auto& wv = w.data<float>();
   CHECK(nn::init::uniform_(w, 0, 1).is_same(w));  // fills in place and returns t
+  CHECK((xt::amin(wv)() >= 0.0f && xt::amax(wv)() < 1.0f && xt::amax(wv)() > xt::amin(wv)()));
   nn::init::normal_(w, 0, 1);
+  CHECK(xt::amin(wv)() < 0.0f);  // 12 standard normals are all >= 0 with probability 2^-12
   nn::init::zeros_(w);
+  CHECK(xt::all(xt::equal(wv, 0.0f)));
   nn::init::ones_(w);
+  CHECK(xt::all(xt::equal(wv, 1.0f)));
   nn::init::constant_(w, 2.0);
-  nn::init::xavier_uniform_(w, 1.0);
+  CHECK(xt::all(xt::equal(wv, 2.0f)));
+  nn::init::xavier_uniform_(w, 1.0);  // U(±sqrt(6 / (4 + 3)))
+  CHECK(xt::amax(xt::abs(wv))() <= std::sqrt(6.0f / 7.0f));
+  CHECK(xt::amax(wv)() > xt::amin(wv)());
+  nn::init::constant_(w, 2.0);
   nn::init::xavier_normal_(w);
-  nn::init::kaiming_uniform_(w, 0);
+  CHECK(xt::amin(wv)() < 2.0f);
+  nn::init::kaiming_uniform_(w, 0);  // U(±sqrt(6 / fan_in)) = U(±sqrt(1.5))
+  CHECK(xt::amax(xt::abs(wv))() <= std::sqrt(1.5f));
+  nn::init::constant_(w, 2.0);
   nn::init::kaiming_normal_(w);
+  CHECK(xt::amin(wv)() < 2.0f);
   std::vector<Tensor> params = model->parameters();
   (*model)(rand({2, 10}, kFloat64)).sum().backward();
   CHECK(nn::utils::clip_grad_norm_(params, 1.0) >= 0.0);
+  CHECK(params[0].grad().defined());
+  model->zero_grad();  // drops every gradient
+  for (const Tensor& param : params) CHECK_FALSE(param.grad().defined());
 }
 
 TEST_CASE("api: optim") {
@@ -247,30 +276,48 @@ TEST_CASE("api: optim") {
   optim::Adam adam(params, {.lr = 1e-3, .betas = {0.9, 0.999}, .eps = 1e-8, .weight_decay = 0, .amsgrad = false});
   optim::AdamW adamw(params, {.lr = 1e-3, .betas = {0.9, 0.999}, .eps = 1e-8, .weight_decay = 1e-2, .amsgrad = false});
   optim::RMSprop rms(params, {.lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0, .momentum = 0});
+  // Each optimizer took its options (the learning rate is the one every optimizer exposes).
+  CHECK(sgd_all.lr() == 0.01);
+  CHECK(adamw.lr() == 1e-3);
+  CHECK(rms.lr() == 1e-2);
   CHECK(optim::AdamWOptions{}.weight_decay == 1e-2);
   static_assert(std::is_same_v<decltype(optim::AdamOptions{}.betas), std::array<double, 2>>);
   p.set_grad(ones_like(p));
   sgd.step();
-  CHECK(p.data<float>()(0) == doctest::Approx(0.9));  // 1 - 0.1·1
+  CHECK(p.data<float>()(0) == doctest::Approx(0.9).epsilon(1e-6));  // 1 - 0.1·1
   sgd.zero_grad();
+  CHECK_FALSE(p.grad().defined());
   CHECK(sgd.lr() == 0.1);
   sgd.set_lr(0.05);
   CHECK(sgd.lr() == 0.05);
   optim::Optimizer& base = adam;
+  p.set_grad(ones_like(p));
   base.zero_grad();
+  CHECK_FALSE(p.grad().defined());  // set to none by default
   auto state = adam.state_dict();
+  auto lr_entry = std::find_if(state.begin(), state.end(), [](const auto& e) { return e.first == "param_groups.0.lr"; });
+  REQUIRE(lr_entry != state.end());
+  CHECK(lr_entry->second.item() == 1e-3);
+  adam.set_lr(0.5);
   adam.load_state_dict(state);
+  CHECK(adam.lr() == 1e-3);  // restored from the state, like PyTorch
   optim::StepLR step_lr(sgd, 2, 0.1);
   optim::ExponentialLR exp_lr(adam, 0.5);
   optim::CosineAnnealingLR cos_lr(rms, 10, 0.0);
   step_lr.step();
   exp_lr.step();
   cos_lr.step();
-  CHECK(adam.lr() == doctest::Approx(5e-4));  // 1e-3 · 0.5
-  CHECK(exp_lr.get_last_lr() == doctest::Approx(5e-4));
+  CHECK(sgd.lr() == doctest::Approx(0.05).epsilon(1e-12));  // step 1 of 2: unchanged
+  step_lr.step();
+  CHECK(sgd.lr() == doctest::Approx(0.005).epsilon(1e-12));  // step 2: times 0.1
+  CHECK(adam.lr() == doctest::Approx(5e-4).epsilon(1e-12));  // 1e-3 · 0.5
+  CHECK(exp_lr.get_last_lr() == doctest::Approx(5e-4).epsilon(1e-12));
+  // 1e-2 · (1 + cos(π/10)) / 2
+  CHECK(rms.lr() == doctest::Approx(1e-2 * (1 + std::cos(std::numbers::pi / 10)) / 2).epsilon(1e-12));
 }
 
 TEST_CASE("api: data and training") {
+  manual_seed(318);
   Tensor x = rand({10, 3});
   Tensor y = tensor({0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0});
   data::TensorDataset ds(x, y);

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include <xgrad.hpp>
@@ -64,4 +66,27 @@ TEST_CASE("data: read_csv errors name the line and column") {
   CHECK_THROWS_WITH_AS(data::read_csv(write_text("only_header.csv", "a,b\n"), {.skip_rows = 1}),
                        doctest::Contains("no data rows"), Error);
   CHECK_THROWS_WITH_AS(data::read_csv("/nonexistent/xgrad/none.csv"), doctest::Contains("cannot open"), Error);
+}
+
+TEST_CASE("data: read_csv reads nan and inf in any case, with a sign and spaces") {
+  // from_chars's spellings: nan, inf and infinity, case-insensitive; '-' gives -inf, a leading '+' is dropped.
+  const std::string path = write_text("special.csv", "nan,inf,-inf\nNaN, +Infinity ,INF\n-nan,-INFINITY,1.5\n");
+  const Tensor t = data::read_csv(path);
+  REQUIRE(t.shape() == Shape{3, 3});
+  const auto& v = t.data<float>();
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(std::isnan(v(0, 0)));
+  CHECK(v(0, 1) == inf);
+  CHECK(v(0, 2) == -inf);
+  CHECK(std::isnan(v(1, 0)));
+  CHECK(v(1, 1) == inf);
+  CHECK(v(1, 2) == inf);
+  CHECK(std::isnan(v(2, 0)));
+  CHECK(v(2, 1) == -inf);
+  CHECK(v(2, 2) == 1.5f);
+  // Not a spelling of either: an error naming the cell, not a silent NaN.
+  CHECK_THROWS_WITH_AS(data::read_csv(write_text("nanx.csv", "1,nanx\n")),
+                       doctest::Contains("line 1, column 2: cannot read 'nanx'"), Error);
+  CHECK_THROWS_WITH_AS(data::read_csv(write_text("infin.csv", "infin,1\n")),
+                       doctest::Contains("line 1, column 1: cannot read 'infin'"), Error);
 }

@@ -3,15 +3,24 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <filesystem>
 
 #include <xgrad.hpp>
 #include "data/data.hpp"
 
 using namespace xgrad;
 
+// Where the Debian package dataset-fashion-mnist installs the data (load_fashion_mnist's default).
+const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
 TEST_CASE("data: load_fashion_mnist shapes, pixel range and labels") {
-  // Reads ~30 MB of gzipped IDX from the Debian package dataset-fashion-mnist.
-  const data::Split split = data::load_fashion_mnist();
+  // Reads ~30 MB of gzipped IDX from the Debian package dataset-fashion-mnist. Without it this test
+  // fails (a missing dataset must not pass silently), and says what to install first.
+  std::error_code ec;
+  REQUIRE_MESSAGE(std::filesystem::is_directory(kFashionMnistDir, ec),
+                  "Fashion-MNIST is not installed: ", kFashionMnistDir,
+                  " is missing. Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)");
+  const data::Split split = data::load_fashion_mnist(kFashionMnistDir);
   CHECK(split.train.inputs().shape() == Shape{60000, 784});
   CHECK(split.test.inputs().shape() == Shape{10000, 784});
   CHECK(split.train.targets().shape() == Shape{60000});

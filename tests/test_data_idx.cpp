@@ -150,11 +150,14 @@ TEST_CASE("data: read_idx detects a cut gzip stream") {
   CHECK(data::read_idx(whole).shape() == Shape{2000});
   Bytes compressed = read_bytes(whole);
   REQUIRE(compressed.size() > 40);
-  // Cut in the deflate data, then cut only the 8-byte trailer (CRC and length) away.
+  // Cut in the deflate data; then cut the whole 8-byte trailer (CRC-32 and length) away, and only its
+  // last 4 bytes (the length), so every deflate byte is there and only the trailer tells the cut.
   const Bytes half(compressed.begin(), compressed.begin() + static_cast<std::ptrdiff_t>(compressed.size() / 2));
-  const Bytes no_trailer(compressed.begin(), compressed.end() - 4);
+  const Bytes no_trailer(compressed.begin(), compressed.end() - 8);
+  const Bytes half_trailer(compressed.begin(), compressed.end() - 4);
   CHECK_THROWS_AS(data::read_idx(write_plain("half.gz", half)), Error);
   CHECK_THROWS_WITH_AS(data::read_idx(write_plain("no_trailer.gz", no_trailer)), doctest::Contains("gzip"), Error);
+  CHECK_THROWS_WITH_AS(data::read_idx(write_plain("half_trailer.gz", half_trailer)), doctest::Contains("gzip"), Error);
   // A second gzip member appended to the file decompresses to bytes after the data: trailing data.
   CHECK_THROWS_WITH_AS(data::read_idx(write_plain("two_members.gz", concat(compressed, read_bytes(write_gz("x.gz", {7}))))),
                        doctest::Contains("trailing"), Error);

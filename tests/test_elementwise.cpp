@@ -476,3 +476,71 @@ TEST_CASE("elementwise: where picks values and routes gradients into a and b onl
   check_grads([&](const In& in) { return where(cond, in[0], in[1]); }, {a, b});
   check_grads([&](const In& in) { return where(cond, in[0] * in[0], in[1] * in[0]); }, {a, b});
 }
+
+// ---- clamp_min, clamp_max, sign, rsub ------------------------------------------------------------
+
+TEST_CASE("elementwise: clamp_min and clamp_max values, NaN, and gradients at and beyond the bound") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Dtype dt : kBoth) {
+    CAPTURE(dt);
+    const Tensor x = tensor({-inf, -2.0, -0.5, 0.0, 0.5, 3.0, inf}, dt);
+    // clamp_min(x, -1) = max(x, -1): -inf and -2 become -1, the rest stay.
+    expect(clamp_min(x, -1.0), {7}, {-1, -1, -0.5, 0, 0.5, 3, inf}, 0);
+    // clamp_max(x, 0.5) = min(x, 0.5): 3 and inf become 0.5, the rest stay.
+    expect(clamp_max(x, 0.5), {7}, {-inf, -2, -0.5, 0, 0.5, 0.5, 0.5}, 0);
+    // The bound is rounded to the dtype like the values: clamp_max(0.3, 0.1) in float32 is float(0.1).
+    CHECK(clamp_max(tensor({0.3}, dt), 0.1).item() == (dt == kFloat32 ? static_cast<double>(0.1f) : 0.1));
+    // NaN propagates (PyTorch), it is not replaced by the bound.
+    CHECK(std::isnan(clamp_min(tensor({nan}, dt), 0.0).item()));
+    CHECK(std::isnan(clamp_max(tensor({nan}, dt), 0.0).item()));
+    // Only one side is bounded: clamp_min never lowers a value, clamp_max never raises one.
+    expect(clamp_min(tensor({1e30, -1e30}, dt), -1e30), {2}, {dt == kFloat32 ? double(1e30f) : 1e30,
+                                                               dt == kFloat32 ? double(-1e30f) : -1e30}, 0);
+  }
+  // Gradient: 1 where lo <= x (the bound included, as in PyTorch), 0 below it; mirrored for clamp_max.
+  Tensor x = f64({-2, -1, 0, 4});
+  clamp_min(x, -1.0).sum().backward();
+  expect(x.grad(), {4}, {0, 1, 1, 1}, 0);
+  x.zero_grad();
+  clamp_max(x, 0.0).sum().backward();
+  expect(x.grad(), {4}, {1, 1, 1, 0}, 0);
+  // Away from the bound, gradcheck and gradgradcheck (second derivative 0).
+  Tensor y = f64({{-1.7, 0.3, 2.2}, {0.9, -0.4, 1.6}});
+  check_grads([](const In& in) { return clamp_min(in[0], 0.1) * in[0]; }, {y});
+  check_grads([](const In& in) { return clamp_max(in[0], 0.6) * in[0]; }, {y});
+}
+
+TEST_CASE("elementwise: sign values (-1, 0, 1), no gradient") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Dtype dt : kBoth) {
+    CAPTURE(dt);
+    // The smallest subnormal of each dtype is still positive: sign 1, not 0.
+    const double tiny = dt == kFloat32 ? static_cast<double>(std::numeric_limits<float>::denorm_min())
+                                       : std::numeric_limits<double>::denorm_min();
+    const Tensor s = sign(tensor({-inf, -3.5, -tiny, 0.0, -0.0, tiny, 0.25, inf}, dt));
+    CHECK(s.dtype() == dt);
+    expect(s, {8}, {-1, -1, -1, 0, 0, 1, 1, 1}, 0);
+  }
+  // sign is piecewise constant: its result never requires grad, even from an input that does.
+  Tensor x = f64({-2, 0, 2});
+  CHECK_FALSE(sign(x).requires_grad());
+}
+
+TEST_CASE("elementwise: rsub(a, s) = s - a, values and gradient -1") {
+  for (Dtype dt : kBoth) {
+    CAPTURE(dt);
+    // 1 - [0.25, -2, 3] = [0.75, 3, -2] (exact in both dtypes)
+    expect(rsub(tensor({0.25, -2.0, 3.0}, dt), 1.0), {3}, {0.75, 3, -2}, 0);
+    // Not sub: s - a, not a - s (this would give [-0.75, -3, 2]).
+    CHECK(rsub(tensor({5.0}, dt), 2.0).item() == -3.0);
+    CHECK(rsub(tensor({5.0}, dt), 2.0).dtype() == dt);
+  }
+  // rsub of a 0-d tensor stays 0-d.
+  CHECK(rsub(tensor(2.0), 0.5).shape() == Shape{});
+  // d(s - a)/da = -1 everywhere.
+  Tensor x = f64({0.5, -1.5, 4.0});
+  rsub(x, 3.0).sum().backward();
+  expect(x.grad(), {3}, {-1, -1, -1}, 0);
+  check_grads([](const In& in) { return rsub(in[0], 0.75) * in[0]; }, {f64({{0.5, -1.2}, {2.0, 0.1}})});
+}

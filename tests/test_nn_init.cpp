@@ -63,6 +63,7 @@ TEST_CASE("nn::init: fans and gains as PyTorch computes them") {
 }
 
 TEST_CASE("nn::init: fills in place, returns the same tensor, and respects the bounds") {
+  manual_seed(65);  // the statistical bounds below are checked on this draw, the same in every run
   Tensor w = zeros({200, 100});
   w.requires_grad_();
   Tensor back = init::uniform_(w, -2.0, 3.0);
@@ -167,6 +168,40 @@ TEST_CASE("nn::utils::clip_grad_norm_ by hand") {
   CHECK(q1.grad().data<double>()(0) == doctest::Approx(3.0 / (std::sqrt(50.0) + 1e-6)).epsilon(1e-12));
   CHECK(q2.grad().data<double>()(0) == doctest::Approx(3.0 / (std::sqrt(50.0) + 1e-6)).epsilon(1e-12));
   CHECK_THROWS_AS(nn::utils::clip_grad_norm_({p1}, 1.0, -1.0), Error);
+}
+
+TEST_CASE("nn::utils::clip_grad_norm_ with p other than 2 and infinity, by hand") {
+  // Gradients [3, 0] and [-4]: the joint p-norm is (Σ|g|^p)^(1/p) over all of them.
+  auto setup = [](Tensor& a, Tensor& b) {
+    a = zeros({2}, kFloat64).requires_grad_();
+    b = zeros({1}, kFloat64).requires_grad_();
+    a.set_grad(tensor({3.0, 0.0}, kFloat64));
+    b.set_grad(tensor({-4.0}, kFloat64));
+  };
+  struct Case {
+    double p, norm;
+  };
+  // p = 1: 3 + 4 = 7.  p = 3: (27 + 64)^(1/3) = 91^(1/3).  p = 0.5: (sqrt 3 + sqrt 4)² = 13.928...
+  // (Each differs from the 2-norm 5 and the ∞-norm 4, so using the wrong p fails.)
+  for (const Case c : {Case{1.0, 7.0}, Case{3.0, std::cbrt(91.0)}, Case{0.5, std::pow(std::sqrt(3.0) + 2.0, 2.0)}}) {
+    CAPTURE(c.p);
+    Tensor a, b;
+    setup(a, b);
+    // max_norm above the norm: nothing changes, the norm is returned.
+    CHECK(nn::utils::clip_grad_norm_({a, b}, 100.0, c.p) == doctest::Approx(c.norm).epsilon(1e-14));
+    CHECK(b.grad().data<double>()(0) == -4.0);
+    // max_norm 2: every gradient scaled by 2 / (norm + 1e-6), so the p-norm becomes (just under) 2.
+    const double k = 2.0 / (c.norm + 1e-6);
+    CHECK(nn::utils::clip_grad_norm_({a, b}, 2.0, c.p) == doctest::Approx(c.norm).epsilon(1e-14));
+    CHECK(a.grad().data<double>()(0) == doctest::Approx(3.0 * k).epsilon(1e-14));
+    CHECK(a.grad().data<double>()(1) == 0.0);
+    CHECK(b.grad().data<double>()(0) == doctest::Approx(-4.0 * k).epsilon(1e-14));
+    CHECK(nn::utils::clip_grad_norm_({a, b}, 100.0, c.p) == doctest::Approx(2.0 * c.norm / (c.norm + 1e-6)).epsilon(1e-12));
+  }
+  // float32 gradients are summed in double: p = 1 over 1000 gradients of 0.1f is 1000·float(0.1).
+  Tensor big = zeros({1000}).requires_grad_();
+  big.set_grad(full({1000}, 0.1));
+  CHECK(nn::utils::clip_grad_norm_({big}, 1e9, 1.0) == doctest::Approx(1000.0 * static_cast<double>(0.1f)).epsilon(1e-12));
 }
 
 TEST_CASE("nn::summary: layers, output shapes, parameter counts and totals") {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <xgrad.hpp>
@@ -46,6 +47,7 @@ TEST_CASE("nn::Linear: forward values by hand, any input rank") {
 TEST_CASE("nn::Linear: errors, shapes and default initialisation bounds") {
   CHECK_THROWS_WITH_AS(nn::Linear(0, 3), doctest::Contains("in_features=0"), Error);
   CHECK_THROWS_WITH_AS(nn::Linear(3, 0), doctest::Contains("out_features=0"), Error);
+  manual_seed(2718);  // the statistical bounds below hold for this draw (and for nearly every other)
   nn::Linear lin(100, 50);
   CHECK(lin.weight.shape() == Shape{50, 100});
   CHECK(lin.bias.shape() == Shape{50});
@@ -86,6 +88,44 @@ TEST_CASE("nn::Linear: errors, shapes and default initialisation bounds") {
 
   nn::Linear f64(3, 2, true, kFloat64);
   CHECK(f64.weight.dtype() == kFloat64);
+}
+
+TEST_CASE("nn::Linear: reset_parameters re-draws the default initialisation in place") {
+  manual_seed(31);
+  nn::Linear lin(20, 30, true, kFloat64);
+  const Tensor weight_handle = lin.weight;  // taken before the reset: must see the new values
+  const std::vector<Tensor> params_before = lin.parameters();
+  {
+    NoGradGuard no_grad;
+    lin.weight.data<double>().fill(5.0);
+    lin.bias.data<double>().fill(5.0);
+  }
+  // The same seed gives the same draws as a freshly constructed Linear: reset_parameters is the default init.
+  manual_seed(31);
+  lin.reset_parameters();
+  manual_seed(31);
+  const nn::Linear fresh(20, 30, true, kFloat64);
+  CHECK(xt::all(xt::equal(lin.weight.data<double>(), fresh.weight.data<double>())));
+  CHECK(xt::all(xt::equal(lin.bias.data<double>(), fresh.bias.data<double>())));
+  // In place: the same tensors (handles, the parameter list) now hold the new values; still trainable leaves.
+  CHECK(weight_handle.is_same(lin.weight));
+  CHECK(params_before[0].is_same(lin.weight));
+  CHECK(params_before[1].is_same(lin.bias));
+  CHECK(lin.weight.requires_grad());
+  CHECK(lin.weight.is_leaf());
+  CHECK(lin.weight.dtype() == kFloat64);
+  // Within the default bounds, U(±1/sqrt(in_features)) = U(±1/sqrt(20)) for both (no 5.0 left).
+  const double bound = 1.0 / std::sqrt(20.0);
+  CHECK(xt::amax(xt::abs(lin.weight.data<double>()))() <= bound);
+  CHECK(xt::amax(xt::abs(lin.bias.data<double>()))() <= bound);
+  // A second reset continues the stream: new values.
+  lin.reset_parameters();
+  CHECK_FALSE(xt::all(xt::equal(lin.weight.data<double>(), fresh.weight.data<double>())));
+  // Without a bias, only the weight is drawn and the bias stays undefined.
+  nn::Linear no_bias(4, 2, false);
+  no_bias.reset_parameters();
+  CHECK_FALSE(no_bias.bias.defined());
+  CHECK(no_bias.parameters().size() == 1);
 }
 
 TEST_CASE("nn::Linear: gradcheck and gradgradcheck in float64") {
@@ -188,4 +228,34 @@ TEST_CASE("nn::Dropout: statistics, scaling, eval identity, reproducibility, gra
   Tensor yd = nn::Dropout(0.5)(xd);
   yd.sum().backward();
   CHECK(xt::all(xt::equal(xd.grad().data<double>(), yd.data<double>())));
+}
+
+TEST_CASE("nn::Dropout: gradcheck and gradgradcheck with a fixed mask") {
+  // Re-seeding before every call makes every evaluation draw the same mask m, so dropout is the fixed
+  // map x -> x·m that gradcheck can difference. The product with x makes the second derivative
+  // nonzero (d²(x·m·x)/dx² = 2m), so gradgradcheck checks something.
+  manual_seed(8);
+  Tensor x = randn({3, 5}, kFloat64).requires_grad_();
+  nn::Dropout drop(0.4);
+  auto fn = [&](const std::vector<Tensor>& in) {
+    manual_seed(17);
+    return drop(in[0]) * in[0];
+  };
+  CHECK(gradcheck(fn, {x}));
+  CHECK(gradgradcheck(fn, {x}));
+  auto functional = [](const std::vector<Tensor>& in) {
+    manual_seed(17);
+    return nn::functional::dropout(in[0], 0.25);
+  };
+  CHECK(gradcheck(functional, {x}));
+  CHECK(gradgradcheck(functional, {x}));
+  // This mask really drops some elements and keeps others, so both branches are differenced.
+  manual_seed(17);
+  const Tensor mask = drop(ones({3, 5}, kFloat64));
+  const auto& m = mask.data<double>();
+  const auto dropped = std::count(m.begin(), m.end(), 0.0);
+  CHECK(dropped > 0);
+  CHECK(dropped < 15);
+  // Kept elements are scaled by 1/(1-p) = 1/0.6.
+  CHECK(std::count(m.begin(), m.end(), 1.0 / 0.6) == 15 - dropped);
 }

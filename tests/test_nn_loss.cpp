@@ -63,6 +63,11 @@ TEST_CASE("nn losses: BCE values, the -100 clamp at 0 and 1, and the range check
   check_values(loss, {}, {50.0}, 1e-6);
   loss.backward();
   CHECK(all_finite(edge.grad()));
+  // The gradient where the clamp is active is PyTorch's: dl/dp = (p - t) / max(p(1 - p), 1e-12), times
+  // 1/4 for the mean. At p = 0 or 1, p(1 - p) = 0 is clamped to 1e-12: a right answer (p = t) gets
+  // 0, a wrong one (1 - 0)/1e-12/4 = 2.5e11 in the direction that corrects it. (A zero gradient, what
+  // the clamped log alone would give, would leave a confidently wrong prediction stuck.)
+  check_values(edge.grad(), {4}, {0.0, 0.0, -0.25e12, 0.25e12}, 1e-12);
 
   CHECK_THROWS_WITH_AS(F::binary_cross_entropy(tensor({0.5, 1.5}), tensor({1.0, 0.0})),
                        doctest::Contains("found 1.5 at flat index 1"), Error);
@@ -122,6 +127,9 @@ TEST_CASE("nn losses: gradcheck for every loss and reduction") {
     CHECK(gradcheck([r](const std::vector<Tensor>& in) { return F::mse_loss(in[0], in[1], r); }, {a, b}));
     CHECK(gradgradcheck([r](const std::vector<Tensor>& in) { return F::mse_loss(in[0], in[1], r); }, {a, b}));
     CHECK(gradcheck([r](const std::vector<Tensor>& in) { return F::l1_loss(in[0], in[1], r); }, {a, b}));
+    // |a - b| is linear away from its kink, so its second derivative is 0: gradgradcheck checks that
+    // the backward graph (sign(a - b) times the incoming gradient) is differentiable and says so.
+    CHECK(gradgradcheck([r](const std::vector<Tensor>& in) { return F::l1_loss(in[0], in[1], r); }, {a, b}));
     CHECK(gradcheck([r](const std::vector<Tensor>& in) { return F::binary_cross_entropy(in[0], in[1], r); },
                     {p, soft}));
     CHECK(gradgradcheck([r](const std::vector<Tensor>& in) { return F::binary_cross_entropy(in[0], in[1], r); },

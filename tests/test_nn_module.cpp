@@ -82,6 +82,33 @@ TEST_CASE("nn::Module: parameters, buffers and children in registration order wi
   CHECK(shared.state_dict().size() == 4);  // the state dict lists every name, as PyTorch's does
 }
 
+TEST_CASE("nn::Module: register_parameter with requires_grad = false registers a frozen parameter") {
+  Open m;
+  Tensor w = ones({2}, kFloat64).requires_grad_();  // the registration turns requires_grad off
+  const Tensor frozen = m.register_parameter("frozen", w, false);
+  const Tensor trained = m.register_parameter("trained", full({2}, 3.0, kFloat64));
+  CHECK(frozen.is_same(w));  // the same tensor, not a copy
+  CHECK_FALSE(w.requires_grad());
+  CHECK(trained.requires_grad());
+  // Still a parameter: listed, in the state dict, converted by to().
+  CHECK(names_of(m.named_parameters()) == std::vector<std::string>{"frozen", "trained"});
+  CHECK(m.parameters().size() == 2);
+  CHECK(m.state_dict().contains("frozen"));
+  // A backward through both reaches only the trainable one: d(sum(f·t))/dt = f = 1.
+  (frozen * trained).sum().backward();
+  CHECK_FALSE(frozen.grad().defined());
+  REQUIRE(trained.grad().defined());
+  CHECK(xt::all(xt::equal(trained.grad().data<double>(), 1.0)));
+  // An optimizer given every parameter leaves the frozen one alone: 3 - 0.5·1 = 2.5 for the other.
+  optim::SGD sgd(m.parameters(), {.lr = 0.5});
+  sgd.step();
+  CHECK(xt::all(xt::equal(frozen.data<double>(), 1.0)));
+  CHECK(xt::all(xt::equal(trained.data<double>(), 2.5)));
+  m.to(kFloat32);
+  CHECK(m.parameters()[0].dtype() == kFloat32);
+  CHECK_FALSE(m.parameters()[0].requires_grad());  // still frozen after the conversion
+}
+
 TEST_CASE("nn::Module: bad registrations throw and register nothing") {
   Open m;
   m.register_parameter("w", zeros({2}));

@@ -121,21 +121,26 @@ TEST_CASE("numerics: BCEWithLogits at ±100") {
   const Tensor x = tensor({100.0, 100.0, -100.0, -100.0}, kFloat64);
   const Tensor y = tensor({1.0, 0.0, 0.0, 1.0}, kFloat64);
   const Tensor l = nn::functional::binary_cross_entropy_with_logits(x, y, nn::Reduction::None);
-  CHECK(at(l, 0) == doctest::Approx(tiny).epsilon(1e-6));
-  CHECK(at(l, 1) == doctest::Approx(100.0));
-  CHECK(at(l, 2) == doctest::Approx(tiny).epsilon(1e-6));
-  CHECK(at(l, 3) == doctest::Approx(100.0));
+  // Relative checks: doctest's Approx(tiny) would also accept 0 (its margin is absolute near 0), and
+  // 0 is exactly what a kernel that computes (100 + log1p(e^-100)) - 100 would return.
+  CHECK(std::abs(at(l, 0) - tiny) <= 1e-12 * tiny);
+  CHECK(at(l, 1) == doctest::Approx(100.0).epsilon(1e-15));
+  CHECK(std::abs(at(l, 2) - tiny) <= 1e-12 * tiny);
+  CHECK(at(l, 3) == doctest::Approx(100.0).epsilon(1e-15));
   const Tensor g = grad_of(
       [&](const Tensor& t) { return nn::functional::binary_cross_entropy_with_logits(t, y, nn::Reduction::Sum); }, x);
   CHECK(std::abs(at(g, 0)) <= 1e-40);
   CHECK(at(g, 1) == doctest::Approx(1.0));
   CHECK(std::abs(at(g, 2)) <= 1e-40);
   CHECK(at(g, 3) == doctest::Approx(-1.0));
-  // float32: the same values, within float32's range (e^-100 is below float's smallest normal: 0).
+  // float32: the same values. e^-100 ≈ 3.7e-44 is below float's smallest normal (1.2e-38) but not
+  // below its smallest subnormal (2^-149 ≈ 1.4e-45): it is held as a multiple of 2^-149, so one
+  // such step is the tolerance, and 0 fails.
   const Tensor l32 = nn::functional::binary_cross_entropy_with_logits(x.to(kFloat32), y.to(kFloat32), nn::Reduction::None);
   CHECK(all_finite(l32));
-  CHECK(at(l32, 1) == doctest::Approx(100.0));
-  CHECK(at(l32, 0) <= 1e-30);
+  CHECK(at(l32, 1) == 100.0);  // 100 + e^-100 rounds to 100
+  CHECK(std::abs(at(l32, 0) - static_cast<double>(std::exp(-100.0f))) <= 0x1p-149);
+  CHECK(std::exp(-100.0f) > 0.0f);
 }
 
 TEST_CASE("numerics: BCE with probabilities exactly 0 and 1") {
@@ -330,4 +335,24 @@ TEST_CASE("numerics: 0-element tensors through every op, forward and backward") 
   sum(out).backward();
   REQUIRE(layer.weight.grad().defined());
   CHECK(max(abs(layer.weight.grad())).item() == 0.0);  // no samples, no gradient
+}
+
+TEST_CASE("numerics: no multiply-add contraction in code built with the library's flags") {
+  // x = 1 + 2^-30, y = 1 - 2^-30: x·y = 1 - 2^-60 exactly, which rounds to 1 in double (2^-60 is far
+  // below half an ulp of 1), so x·y + z with z = -1 is 0 when the product is rounded on its own. A
+  // fused multiply-add rounds once, at the end, and gives -2^-60 instead. xgrad builds with
+  // -ffp-contract=off (PUBLIC, so this test's translation unit has the library's flags): GCC would
+  // otherwise fuse this expression on an FMA machine, even under -std=c++20. Float likewise with 2^-13.
+  volatile double vx = 1 + 0x1p-30, vy = 1 - 0x1p-30, vz = -1;  // volatile: no constant folding
+  const double x = vx, y = vy, z = vz;
+  CHECK(x * y + z == 0.0);
+  CHECK(std::fma(x, y, z) == -0x1p-60);  // what contraction would give: the check above can fail
+  volatile float fx = 1 + 0x1p-13f, fy = 1 - 0x1p-13f, fz = -1;
+  const float a = fx, b = fy, c = fz;
+  CHECK(a * b + c == 0.0f);
+  CHECK(std::fma(a, b, c) == -0x1p-26f);
+  // The same through the library: mul then add are separate ops, each rounded (and no fused kernel
+  // merges them).
+  const Tensor product = tensor({1 + 0x1p-30}, kFloat64) * tensor({1 - 0x1p-30}, kFloat64);
+  CHECK((product + tensor({-1.0}, kFloat64)).item() == 0.0);
 }

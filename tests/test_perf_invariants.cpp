@@ -311,6 +311,10 @@ TEST_CASE("perf invariants: set_num_threads") {
   CHECK_THROWS_WITH_AS(set_num_threads(-2), doctest::Contains("-2"), Error);
 }
 
+// The opt-out rules of tune_malloc_for_tensors() as this process's environment has them. It returns the
+// value cached when the library loaded, so this does not show the load-time hook ran: that is
+// checked in a fresh process by "process defaults: the malloc tuning is applied when the library
+// loads" (tests/test_process_defaults.cpp), which observes where glibc puts a 1 MiB block.
 TEST_CASE("perf invariants: glibc malloc is tuned unless the user configured it") {
 #if defined(__GLIBC__)
   const char* opt_out = std::getenv("XGRAD_MALLOC_TUNING");

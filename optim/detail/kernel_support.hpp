@@ -10,14 +10,15 @@
 //   a.addcmul(b, c, value=s)   fma(s * b, c, a)
 //   a.addcdiv(b, c, value=s)   a + s * b / c           (no fusion: the division comes last)
 //   a.mul(s), a / s, sqrt      one rounding each
-// (Checked against torch's own trajectories, tests/test_optim_torch_reference.cpp: float32 and
-// float64, SIMD body and scalar tail, SGD and RMSprop agree bit for bit; so does Adam when given
-// torch 1.13's mul_/add_ first moment instead of the lerp_ of PyTorch >= 2.0 that it implements.)
-// Every other multiply-add must NOT be fused: GCC
-// does that by default (even in ISO C++ mode), so every file with update arithmetic starts with
-// #pragma GCC optimize("fp-contract=off"), and the loop driver below carries the same option. The
-// SIMD body and the scalar tail then round identically: results do not depend on the vector width
-// or on where an element sits.
+// (Checked bit for bit in tests/test_optim_torch_reference.cpp, float32 and float64, SIMD body and
+// scalar tail: SGD and RMSprop against torch.optim's trajectories; Adam and AdamW, which implement
+// PyTorch >= 2.0's lerp_ first moment, against that update run with torch 1.13's CPU ops. torch 1.13's
+// own torch.optim.Adam uses mul_/add_ there instead and differs by up to 16 ulps, also tested.)
+// Every other multiply-add must NOT be fused: GCC does that by default in C++ (even under
+// -std=c++20), so the library is built with -ffp-contract=off (CMakeLists.txt); the #pragma in each
+// update file and the option on the loop driver below say the same where the kernels are. The SIMD
+// body and the scalar tail then round identically: results do not depend on the vector width or on
+// where an element sits.
 #pragma once
 #include <cmath>
 #include <cstddef>
