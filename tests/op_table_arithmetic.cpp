@@ -9,6 +9,8 @@ namespace {
 std::vector<Sample> binary_samples(Tensor (*rhs)(const Shape&)) {
   return {
       {"same shape [2,3]", {normal({2, 3}), rhs({2, 3})}},
+      {"same shape [5,7] (long enough for the vectorised loops)", {normal({5, 7}), rhs({5, 7})}},
+      {"[5,7] with [7]", {normal({5, 7}), rhs({7})}},
       {"[2,3] with [3]", {normal({2, 3}), rhs({3})}},
       {"[3,1] with [1,4]", {normal({3, 1}), rhs({1, 4})}},
       {"[2,1,3] with [4,1]", {normal({2, 1, 3}), rhs({4, 1})}},
@@ -30,7 +32,7 @@ std::vector<EmptySample> binary_empty() {
 Tensor nonzero(const Shape& s) { return away_from(s, 0.0, 0.5); }
 
 std::vector<Sample> unary_samples(Tensor (*make)(const Shape&)) {
-  return {{"[2,3]", {make({2, 3})}}, {"0-d", {make({})}}, {"[2,1,3]", {make({2, 1, 3})}}};
+  return {{"[2,3]", {make({2, 3})}}, {"0-d", {make({})}}, {"[2,1,3]", {make({2, 1, 3})}}, {"[5,7]", {make({5, 7})}}};
 }
 std::vector<EmptySample> unary_empty() {
   return {{"[0,3]", {zeros({0, 3}, kFloat64)}, {0, 3}}, {"[2,0,1]", {zeros({2, 0, 1}, kFloat64)}, {2, 0, 1}}};
@@ -43,6 +45,7 @@ OpInfo scalar_op(const std::string& decl, const std::string& name, Tensor (*f)(c
     OpFn fn = [f, s](const std::vector<Tensor>& v) { return f(v[0], s); };
     op.samples.push_back({"[2,3], scalar " + std::to_string(s), {make({2, 3})}, fn});
     op.samples.push_back({"0-d, scalar " + std::to_string(s), {make({})}, fn});
+    op.samples.push_back({"[5,7] (vectorised loops), scalar " + std::to_string(s), {make({5, 7})}, fn});
   }
   op.fn = op.samples[0].fn;
   return op;

@@ -14,7 +14,8 @@ std::vector<EmptySample> unary_empty() {
 // An entry for f(x) with samples of [2,3], 0-d and [2,1,3] drawn by `make`.
 OpInfo unary(const std::string& name, OpFn fn, Tensor (*make)(const Shape&)) {
   return {name + "(Tensor)", name, std::move(fn),
-          {{"[2,3]", {make({2, 3})}}, {"0-d", {make({})}}, {"[2,1,3]", {make({2, 1, 3})}}},
+          {{"[2,3]", {make({2, 3})}}, {"0-d", {make({})}}, {"[2,1,3]", {make({2, 1, 3})}},
+           {"[5,7] (long enough for the vectorised loops)", {make({5, 7})}}},
           unary_empty()};
 }
 
@@ -67,6 +68,7 @@ void add_elementwise_ops(std::vector<OpInfo>& table) {
   }
   table.push_back({"pow(Tensor, Tensor)", "pow", [](const auto& v) { return pow(v[0], v[1]); },
                    {{"same shape", {pos({2, 3}), normal({2, 3})}},
+                    {"[5,7] (vectorised loops)", {pos({5, 7}), normal({5, 7})}},
                     {"[2,3] with [3]", {pos({2, 3}), normal({3})}},
                     {"0-d base with [2,3]", {pos({}), normal({2, 3})}},
                     {"[2,1] with [1,3]", {pos({2, 1}), normal({1, 3})}}},
@@ -111,9 +113,10 @@ void add_elementwise_ops(std::vector<OpInfo>& table) {
   const auto apart = [](const Tensor& a) { return a + away_from(a.shape(), 0.0); };
   for (const auto& [name, f] : {std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>{"maximum", maximum},
                                 std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>{"minimum", minimum}}) {
-    const Tensor a = normal({2, 3}), a0 = normal({}), b3 = normal({3});
+    const Tensor a = normal({2, 3}), a0 = normal({}), b3 = normal({3}), a57 = normal({5, 7});
     table.push_back({name + "(Tensor, Tensor)", name, [f](const auto& v) { return f(v[0], v[1]); },
                      {{"same shape", {a, apart(a)}},
+                      {"[5,7] (vectorised loops)", {a57, apart(a57)}},
                       {"[2,3] with [3]", {apart(b3.expand({2, 3}).clone()), b3}},
                       {"0-d with [2,3]", {a0, apart(a0.expand({2, 3}).clone())}},
                       {"edge: ties", {values({3}, {1, -2, 0}), values({3}, {1, -2, 0.5})}, {}, at_kink()}},

@@ -41,6 +41,7 @@ void add_nn_ops(std::vector<OpInfo>& table) {
                       {"[2,3,4] dim -1", {x}, along(-1)},
                       {"[2,3,4] dim 0", {x}, along(0)},
                       {"1-D dim 0", {normal({5})}, along(0)},
+                      {"[4,17] dim -1 (vectorised rows)", {normal({4, 17})}, along(-1)},
                       {"0-d dim 0", {normal({})}, along(0)},
                       {"edge: large logits", {values({2, 3}, {1000, 1001, 999, -1000, 0, 1000})}, along(1)}},
                      {{"[0,3] dim 1", {e({0, 3})}, {0, 3}, {}, along(1)},
@@ -51,6 +52,7 @@ void add_nn_ops(std::vector<OpInfo>& table) {
   const auto class_samples = [](bool log_probs) {
     const auto in = [log_probs](const Shape& s) { return log_probs ? log_softmax(normal(s), -1) : normal(s); };
     return std::vector<Sample>{{"[4,3]", {in({4, 3}), classes({4}, 3)}},
+                               {"[6,9]", {in({6, 9}), classes({6}, 9)}},
                                {"[3] with a 0-d target", {in({3}), values({}, {2})}},
                                {"edge: large logits", {values({2, 3}, {1000, -1000, 0, 50, 50, -50}), values({2}, {1, 0})}}};
   };
@@ -68,11 +70,13 @@ void add_nn_ops(std::vector<OpInfo>& table) {
   // Binary cross-entropy on probabilities (and soft targets, which take a gradient too).
   const std::vector<Sample> bce_samples{
       {"[2,3]", {positive({2, 3}, 0.05, 0.95), positive({2, 3}, 0, 1)}},
+      {"[5,7]", {positive({5, 7}, 0.05, 0.95), positive({5, 7}, 0, 1)}},
       {"0-d", {positive({}, 0.05, 0.95), positive({}, 0, 1)}},
       {"edge: p = 0 and 1 (logs clamped at -100)", {values({4}, {0, 1, 0, 1}), values({4}, {1, 0, 0, 1})}, {},
        at_kink(kEdgeOutsideDomain)}};
   const std::vector<Sample> logit_samples{
       {"[2,3]", {normal({2, 3}), positive({2, 3}, 0, 1)}},
+      {"[5,7]", {normal({5, 7}), positive({5, 7}, 0, 1)}},
       {"0-d", {normal({}), positive({}, 0, 1)}},
       {"edge: large logits and 0", {values({4}, {-50, 50, 0, 30}), values({4}, {1, 0, 0.5, 1})}}};
   const std::vector<Tensor> pair_empty{e({0, 3}), e({0, 3})};
@@ -87,6 +91,7 @@ void add_nn_ops(std::vector<OpInfo>& table) {
 
   const std::vector<Sample> regression_samples{
       {"[2,3]", {normal({2, 3}), normal({2, 3})}},
+      {"[5,7]", {normal({5, 7}), normal({5, 7})}},
       {"0-d", {normal({}), normal({})}}};
   table.push_back(loss_entry("nn::functional::mse_loss(Tensor, Tensor, Reduction)", "mse_loss", F::mse_loss,
                              regression_samples, pair_empty, {0, 3}));
@@ -112,6 +117,7 @@ void add_nn_ops(std::vector<OpInfo>& table) {
     const std::string returns_input = "returns its input itself (as PyTorch does), which keeps the input's requires_grad";
     table.push_back({"nn::functional::dropout(Tensor, double, bool)", "dropout", drop(0.4, true),
                      {{"[3,4] p 0.4", {normal({3, 4})}},
+                      {"[5,7] p 0.3", {normal({5, 7})}, drop(0.3, true)},
                       {"[2,3] p 0.75", {normal({2, 3})}, drop(0.75, true)},
                       {"0-d p 0.5", {normal({})}, drop(0.5, true)},
                       {"not training", {normal({2, 3})}, drop(0.4, false), {{Check::NoGrad, returns_input}}},

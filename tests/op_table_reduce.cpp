@@ -27,6 +27,8 @@ std::vector<Sample> dims_samples(F f) {
     out.push_back({"[2,3,4] " + dims_str(dims, keep), {x},
                    [f, dims = dims, keep = keep](const auto& v) { return f(v[0], dims, keep); }});
   out.push_back({"0-d dims {}", {normal({})}, [f](const auto& v) { return f(v[0], Dims{}, false); }});
+  out.push_back({"[5,17] dims {-1} (long rows)", {normal({5, 17})}, [f](const auto& v) { return f(v[0], Dims{-1}, false); }});
+  out.push_back({"[17,5] dims {0} (long columns)", {normal({17, 5})}, [f](const auto& v) { return f(v[0], Dims{0}, true); }});
   return out;
 }
 
@@ -57,12 +59,14 @@ void add_reduction_ops(std::vector<OpInfo>& table) {
   const std::vector<EmptySample> empty_all{{"[0,3]", {zeros({0, 3}, kFloat64)}, {}}};
 
   table.push_back({"sum(Tensor)", "sum", [](const auto& v) { return sum(v[0]); },
-                   {{"[2,3]", {normal({2, 3})}}, {"0-d", {normal({})}}, {"[2,1,3]", {normal({2, 1, 3})}}}, empty_all});
+                   {{"[2,3]", {normal({2, 3})}}, {"0-d", {normal({})}}, {"[2,1,3]", {normal({2, 1, 3})}},
+                    {"[5,17]", {normal({5, 17})}}},
+                   empty_all});
   table.push_back({"sum(Tensor, std::vector<int>, bool)", "sum", {},
                    dims_samples([](const Tensor& x, const Dims& d, bool k) { return sum(x, d, k); }),
                    dims_empty([](const Tensor& x, const Dims& d, bool k) { return sum(x, d, k); })});
   table.push_back({"mean(Tensor)", "mean", [](const auto& v) { return mean(v[0]); },
-                   {{"[2,3]", {normal({2, 3})}}, {"0-d", {normal({})}}}, empty_all});
+                   {{"[2,3]", {normal({2, 3})}}, {"0-d", {normal({})}}, {"[5,17]", {normal({5, 17})}}}, empty_all});
   table.push_back({"mean(Tensor, std::vector<int>, bool)", "mean", {},
                    dims_samples([](const Tensor& x, const Dims& d, bool k) { return mean(x, d, k); }),
                    dims_empty([](const Tensor& x, const Dims& d, bool k) { return mean(x, d, k); })});
