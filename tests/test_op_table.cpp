@@ -23,12 +23,13 @@ namespace {
 
 constexpr Dtype kDtypes[] = {kFloat32, kFloat64};
 
-// Fresh leaves of the sample's values in `dt`; the differentiable ones require grad when `grad`.
+// Fresh leaves of the sample's values in `dt`; when `grad`, those that may take a gradient require it
+// (for an op without gradient too: its result must still not require grad).
 std::vector<Tensor> prepare(const OpInfo& op, const std::vector<Tensor>& values, Dtype dt, bool grad) {
   std::vector<Tensor> in;
   for (std::size_t i = 0; i < values.size(); ++i) {
     Tensor t = values[i].to(dt).detach().clone();
-    t.requires_grad_(grad && op.differentiable && op.differentiable_input(i));
+    t.requires_grad_(grad && op.differentiable_input(i));
     in.push_back(std::move(t));
   }
   return in;
