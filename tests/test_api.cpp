@@ -115,10 +115,9 @@ TEST_CASE("api: ops as free functions and methods") {
                           sqrt(abs(a)), abs(a), tanh(a), sigmoid(a), relu(a), leaky_relu(a, 0.1), sin(a), cos(a),
                           clamp(a, -1, 1), maximum(a, b), minimum(a, b), where(gt(a, 0.0), a, b)})
     CHECK(r.shape() == Shape{2, 2});
-  for (const Tensor& r : {eq(a, b), ne(a, b), lt(a, b), le(a, b), gt(a, b), ge(a, b)}) {
-    CHECK(r.dtype() == a.dtype());  // 0/1 in the inputs' dtype
-    CHECK_FALSE(r.requires_grad());
-  }
+  // (Each op's dtype, no-grad path, gradients and 0-element behaviour: the op table, test_op_table.cpp.)
+  for (const Tensor& r : {eq(a, b), ne(a, b), lt(a, b), le(a, b), gt(a, b), ge(a, b)}) CHECK(r.shape() == Shape{2, 2});
+  CHECK(gt(a, b).data<double>()(1, 0) == 1.0);  // 3 > 0.5: 0/1 values
   CHECK(sum(a).dim() == 0);
   CHECK(sum(a, {1}, true).shape() == Shape{2, 1});
   CHECK(mean(a).item() == 1.5);

@@ -213,8 +213,11 @@ struct PowScalarBaseBackward : OpNode {  // s^e
     Tensor y = result.unpack(this);
     // d sᵉ/de = sᵉ·log(s); for s == 0 the same rule as above (0 where e >= 0)
     if (base == 0.0) {
+      // 0ᵉ is piecewise constant in e, so this gradient is too: y is detached, else create_graph would
+      // differentiate y·log(0) = y·(-inf) in the branch `where` drops, and 0·inf makes the second
+      // derivative NaN where it is 0.
       Tensor zero = scalar_tensor(0.0, g[0].dtype());
-      return {mul(g[0], where(ge(exponent.unpack(this), 0.0), zero, mul(y, std::log(base))))};
+      return {mul(g[0], where(ge(exponent.unpack(this), 0.0), zero, mul(y.detach(), std::log(base))))};
     }
     return {mul(g[0], mul(y, std::log(base)))};
   }
