@@ -1,6 +1,7 @@
 // + - * / between tensors (broadcasting) and with scalars, and negation: forward and backward side
 // by side. Backward formulas are Tensor ops, so they are recorded under create_graph.
 #include "../detail/elementwise.hpp"
+#include "../detail/record_binary.hpp"
 
 namespace xgrad {
 
@@ -29,85 +30,6 @@ BroadcastPlan plan_broadcast(const char* op, const Shape& a, const Shape& b) {
 }  // namespace detail
 
 namespace {
-
-// Shapes of both operands, kept to sum broadcast gradients back down. When the operands have the
-// same shape (the common case) nothing is kept: the gradient already has their shape.
-struct BinaryNode : OpNode {
-  using OpNode::OpNode;
-  Shape a_shape, b_shape;
-  bool broadcast = false;
-  void remember_shapes(const Tensor& a, const Tensor& b) {
-    if (same_shape(a, b)) return;
-    broadcast = true;
-    a_shape = a.shape();
-    b_shape = b.shape();
-  }
-  Tensor to_a(const Tensor& g) const { return broadcast ? sum_to(g, a_shape) : g; }
-  Tensor to_b(const Tensor& g) const { return broadcast ? sum_to(g, b_shape) : g; }
-};
-
-struct AddBackward : BinaryNode {
-  AddBackward() : BinaryNode("AddBackward") {}
-  TensorList apply(TensorList&& g) override {
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && want_a != want_b) {  // hand the gradient on as it is (no extra reference)
-      if (want_a) return {std::move(g[0]), Tensor()};
-      return {Tensor(), std::move(g[0])};
-    }
-    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(g[0]) : Tensor()};
-  }
-};
-
-struct SubBackward : BinaryNode {
-  SubBackward() : BinaryNode("SubBackward") {}
-  TensorList apply(TensorList&& g) override {
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && fused_backward()) {
-      // -g first (fresh, or over g when a needs nothing), then g itself for a.
-      Tensor gb = want_b ? (want_a ? neg(g[0]) : grad_map(g[0], [](auto v) { return -v; })) : Tensor();
-      return {want_a ? std::move(g[0]) : Tensor(), std::move(gb)};
-    }
-    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(neg(g[0])) : Tensor()};
-  }
-};
-
-struct MulBackward : BinaryNode {
-  MulBackward() : BinaryNode("MulBackward") {}
-  SavedTensor a, b;
-  TensorList apply(TensorList&& g) override {
-    // d(a*b)/da = b, d(a*b)/db = a
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && fused_backward()) {
-      // g·a first (a fresh tensor when g is still needed for g·b), then g·b, over g if possible.
-      const auto times = [](auto x, auto y) { return x * y; };
-      Tensor gb = want_b ? (want_a ? mul(g[0], a.unpack(this)) : grad_map(g[0], a.storage(this), times)) : Tensor();
-      Tensor ga = want_a ? grad_map(g[0], b.storage(this), times) : Tensor();
-      if ((!want_a || ga.defined()) && (!want_b || gb.defined())) return {std::move(ga), std::move(gb)};
-    }
-    return {want_a ? to_a(mul(g[0], b.unpack(this))) : Tensor(), want_b ? to_b(mul(g[0], a.unpack(this))) : Tensor()};
-  }
-  void release_variables() override {
-    a.reset();
-    b.reset();
-  }
-};
-
-struct DivBackward : BinaryNode {
-  DivBackward() : BinaryNode("DivBackward") {}
-  SavedTensor a, b;
-  TensorList apply(TensorList&& g) override {
-    // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
-    Tensor bv = b.unpack(this);
-    Tensor ga, gb;
-    if (needs_input_grad(0)) ga = to_a(div(g[0], bv));
-    if (needs_input_grad(1)) gb = to_b(div(mul(neg(g[0]), a.unpack(this)), mul(bv, bv)));
-    return {ga, gb};
-  }
-  void release_variables() override {
-    a.reset();
-    b.reset();
-  }
-};
 
 struct ScalarNode : OpNode {
   ScalarNode(const char* name, double s) : OpNode(name), scalar(s) {}
@@ -178,34 +100,72 @@ Tensor with_scalar(const char* op, const Tensor& a, double s, F f) {
 }  // namespace
 
 // ---- Tensor ⊕ Tensor -----------------------------------------------------------------------------
+// Each op's backward sits beside it (record_binary.hpp). Where it has a fused path (taken when no
+// backward graph is recorded), both paths compute the same values, operation for operation.
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
-  if (auto node = record<AddBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  // d(a+b)/da = d(a+b)/db = 1
+  record_binary(out, a, b, "AddBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    if (!n.broadcast && want_a != want_b) {  // hand the gradient on as it is (no extra reference)
+      if (want_a) return {std::move(g), Tensor()};
+      return {Tensor(), std::move(g)};
+    }
+    return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(g) : Tensor()};
+  });
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
-  if (auto node = record<SubBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  // d(a-b)/da = 1, d(a-b)/db = -1
+  record_binary(out, a, b, "SubBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    if (!n.broadcast && fused_backward()) {
+      // -g first (fresh, or over g when a needs nothing), then g itself for a.
+      Tensor gb = want_b ? (want_a ? neg(g) : grad_map(g, [](auto v) { return -v; })) : Tensor();
+      return {want_a ? std::move(g) : Tensor(), std::move(gb)};
+    }
+    return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(neg(g)) : Tensor()};
+  });
   return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("mul", a, b, [](auto x, auto y) { return x * y; });
-  if (auto node = record<MulBackward>(out, {&a, &b})) {
-    node->remember_shapes(a, b);
-    if (node->needs_input_grad(0)) node->b.save_input(b);
-    if (node->needs_input_grad(1)) node->a.save_input(a);
+  // d(a*b)/da = b, d(a*b)/db = a
+  auto node = record_binary<SavedOperands>(out, a, b, "MulBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    const SavedTensor &sa = n.saved.a, &sb = n.saved.b;
+    if (!n.broadcast && fused_backward()) {
+      // g·a first (a fresh tensor when g is still needed for g·b), then g·b, over g if possible.
+      const auto times = [](auto x, auto y) { return x * y; };
+      Tensor gb = want_b ? (want_a ? mul(g, sa.unpack(&n)) : grad_map(g, sa.storage(&n), times)) : Tensor();
+      Tensor ga = want_a ? grad_map(g, sb.storage(&n), times) : Tensor();
+      if ((!want_a || ga.defined()) && (!want_b || gb.defined())) return {std::move(ga), std::move(gb)};
+    }
+    return {want_a ? n.to_a(mul(g, sb.unpack(&n))) : Tensor(), want_b ? n.to_b(mul(g, sa.unpack(&n))) : Tensor()};
+  });
+  if (node) {
+    if (node->needs_input_grad(0)) node->saved.b.save_input(b);
+    if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
   return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
-  if (auto node = record<DivBackward>(out, {&a, &b})) {
-    node->remember_shapes(a, b);
-    node->b.save_input(b);
-    if (node->needs_input_grad(1)) node->a.save_input(a);
+  // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+  auto node = record_binary<SavedOperands>(out, a, b, "DivBackward", [](auto& n, Tensor& g) -> TensorList {
+    Tensor bv = n.saved.b.unpack(&n);
+    Tensor ga, gb;
+    if (n.needs_input_grad(0)) ga = n.to_a(div(g, bv));
+    if (n.needs_input_grad(1)) gb = n.to_b(div(mul(neg(g), n.saved.a.unpack(&n)), mul(bv, bv)));
+    return {ga, gb};
+  });
+  if (node) {
+    node->saved.b.save_input(b);
+    if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
   return out;
 }
