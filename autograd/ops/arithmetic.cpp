@@ -31,47 +31,32 @@ BroadcastPlan plan_broadcast(const char* op, const Shape& a, const Shape& b) {
 
 namespace {
 
-struct ScalarNode : OpNode {
-  ScalarNode(const char* name, double s) : OpNode(name), scalar(s) {}
-  double scalar;
+// The node of an op between a tensor and a scalar, or of negation: backward(node, grad) returns the
+// tensor's gradient, written beside the op's forward below. Where a formula has a fused loop over
+// the gradient (taken when no backward graph is recorded, in place when possible), both compute the
+// same values, operation for operation.
+template <class Saved, class Backward>
+struct ScalarOpBackward final : OpNode {
+  ScalarOpBackward(const char* name, Backward b) : OpNode(name), backward(std::move(b)) {}
+  [[no_unique_address]] Saved saved;
+  [[no_unique_address]] Backward backward;
+  TensorList apply(TensorList&& g) override { return {backward(*this, g[0])}; }
+  void release_variables() override { saved.reset(); }
+};
+template <class Saved = NothingSaved, class Backward>
+std::shared_ptr<ScalarOpBackward<Saved, Backward>> record_scalar_op(const Tensor& out, const Tensor& a, const char* name,
+                                                                    Backward backward) {
+  return record<ScalarOpBackward<Saved, Backward>>(out, {&a}, name, std::move(backward));
+}
+struct SavedInput {
+  SavedTensor a;
+  void reset() noexcept { a.reset(); }
 };
 
-struct AddScalarBackward : OpNode {
-  AddScalarBackward() : OpNode("AddBackward") {}
-  TensorList apply(TensorList&& g) override { return {std::move(g[0])}; }
-};
-// Each formula below is also written as a fused loop over the gradient (in place when possible),
-// taken when no backward graph is recorded; both compute the same values, operation for operation.
-struct NegBackward : OpNode {
-  NegBackward(const char* name = "NegBackward") : OpNode(name) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [](auto v) { return -v; })};
-    return {neg(g[0])};
-  }
-};
-struct MulScalarBackward : ScalarNode {
-  explicit MulScalarBackward(double s) : ScalarNode("MulBackward", s) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v * static_cast<decltype(v)>(s); })};
-    return {mul(g[0], scalar)};
-  }
-};
-struct DivScalarBackward : ScalarNode {
-  explicit DivScalarBackward(double s) : ScalarNode("DivBackward", s) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v / static_cast<decltype(v)>(s); })};
-    return {div(g[0], scalar)};
-  }
-};
-struct RDivBackward : ScalarNode {  // s / a
-  explicit RDivBackward(double s) : ScalarNode("DivBackward", s) {}
-  SavedTensor a;
-  TensorList apply(TensorList&& g) override {
-    // d(s/a)/da = -s/a²
-    Tensor av = a.unpack(this);
-    return {div(mul(g[0], -scalar), mul(av, av))};
-  }
-  void release_variables() override { a.reset(); }
+// -g, the derivative of negation and of s - a.
+const auto negated = [](auto&, Tensor& g) {
+  if (fused_backward()) return grad_map(g, [](auto v) { return -v; });
+  return neg(g);
 };
 
 template <class T>
@@ -173,43 +158,60 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // ---- Tensor ⊕ scalar ------------------------------------------------------------------------------
 Tensor add(const Tensor& a, double s) {
   Tensor out = with_scalar("add", a, s, [](auto x, auto v) { return x + v; });
-  record<AddScalarBackward>(out, {&a});
+  // d(a+s)/da = 1
+  record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
   return out;
 }
 
 Tensor sub(const Tensor& a, double s) {
   Tensor out = with_scalar("sub", a, s, [](auto x, auto v) { return x - v; });
-  record<AddScalarBackward>(out, {&a});
+  // d(a-s)/da = 1
+  record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
   return out;
 }
 
 Tensor rsub(const Tensor& a, double s) {
   Tensor out = with_scalar("rsub", a, s, [](auto x, auto v) { return v - x; });
-  record<NegBackward>(out, {&a}, "RsubBackward");
+  // d(s-a)/da = -1
+  record_scalar_op(out, a, "RsubBackward", negated);
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
   Tensor out = with_scalar("mul", a, s, [](auto x, auto v) { return x * v; });
-  record<MulScalarBackward>(out, {&a}, s);
+  // d(a*s)/da = s
+  record_scalar_op(out, a, "MulBackward", [s](auto&, Tensor& g) {
+    if (fused_backward()) return grad_map(g, [s](auto v) { return v * static_cast<decltype(v)>(s); });
+    return mul(g, s);
+  });
   return out;
 }
 
 Tensor div(const Tensor& a, double s) {
   Tensor out = with_scalar("div", a, s, [](auto x, auto v) { return x / v; });
-  record<DivScalarBackward>(out, {&a}, s);
+  // d(a/s)/da = 1/s
+  record_scalar_op(out, a, "DivBackward", [s](auto&, Tensor& g) {
+    if (fused_backward()) return grad_map(g, [s](auto v) { return v / static_cast<decltype(v)>(s); });
+    return div(g, s);
+  });
   return out;
 }
 
 Tensor rdiv(const Tensor& a, double s) {
   Tensor out = with_scalar("rdiv", a, s, [](auto x, auto v) { return v / x; });
-  if (auto node = record<RDivBackward>(out, {&a}, s)) node->a.save_input(a);
+  // d(s/a)/da = -s/a²
+  auto node = record_scalar_op<SavedInput>(out, a, "DivBackward", [s](auto& n, Tensor& g) {
+    Tensor av = n.saved.a.unpack(&n);
+    return div(mul(g, -s), mul(av, av));
+  });
+  if (node) node->saved.a.save_input(a);
   return out;
 }
 
 Tensor neg(const Tensor& a) {
   Tensor out = scalar_map("neg", a, [](auto x) { return -x; });
-  record<NegBackward>(out, {&a});
+  // d(-a)/da = -1
+  record_scalar_op(out, a, "NegBackward", negated);
   return out;
 }
 
