@@ -233,9 +233,30 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
 
 }  // namespace
 
+namespace {
+// The callbacks queued during the innermost backward run on this thread (null outside one).
+thread_local std::vector<std::function<void()>>* queued_callbacks = nullptr;
+}  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  if (!queued_callbacks) detail::fail("queue_callback: called outside a backward run");
+  queued_callbacks->push_back(std::move(callback));
+}
+
 void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& grad_tensors,
               std::optional<bool> retain_graph, bool create_graph) {
+  std::vector<std::function<void()>> callbacks;
+  struct Scope {  // nested runs (a backward inside a hook) keep their own list
+    std::vector<std::function<void()>>* outer = queued_callbacks;
+    ~Scope() { queued_callbacks = outer; }
+  } scope;
+  queued_callbacks = &callbacks;
   execute(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph, nullptr, 0);
+  // Indexed: a callback may queue another one, which then runs too.
+  for (std::size_t i = 0; i < callbacks.size(); ++i) {
+    auto callback = std::move(callbacks[i]);
+    callback();
+  }
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
