@@ -4,7 +4,9 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <cstring>
 
 #include "../autograd/engine.hpp"
@@ -34,7 +36,8 @@ class Reducer {
     std::string name;
     Tensor tensor;
     std::size_t bucket = 0;
-    std::size_t offset = 0;  // in the bucket's buffer, in elements
+    std::size_t offset = 0;  // in the bucket's packed buffer, in elements (small parameters only)
+    bool in_place = false;   // large: reduced directly in its .grad, never copied
     std::size_t numel = 0;
     std::size_t hook = 0;
     bool ready = false;
@@ -43,7 +46,8 @@ class Reducer {
     Dtype dtype = kFloat32;
     std::vector<std::size_t> params;
     std::size_t numel = 0;
-    std::vector<float> f32;   // the flat buffer (one of the two, by dtype)
+    std::size_t packed_numel = 0;  // elements of its small parameters, packed into one buffer
+    std::vector<float> f32;        // that buffer (one of the two, by dtype)
     std::vector<double> f64;
     std::vector<Tensor> grads;  // per param of the bucket: the .grad the average goes back into
     std::size_t pending = 0;
@@ -75,6 +79,16 @@ class Reducer {
 // ---- Reducer ------------------------------------------------------------------------------------
 
 namespace {
+// Parameters of at least this many bytes are reduced in place in their .grad; smaller ones are
+// packed together so that a bucket of biases costs one allreduce.
+constexpr std::size_t kInPlaceBytes = 256 * 1024;
+
+// The longest pause between two MPI_Test calls of the communication thread (env XGRAD_DDP_POLL_US).
+const int max_poll_pause_us = [] {
+  const char* v = std::getenv("XGRAD_DDP_POLL_US");
+  return v ? std::max(1, std::atoi(v)) : 1000;
+}();
+
 const char* trace_path() {
   const char* p = std::getenv("XGRAD_DDP_TRACE");
   return p ? p : "";
@@ -108,14 +122,16 @@ Reducer::Reducer(const nn::NamedTensorList& params, const DDPOptions& options)
     }
     Bucket& b = buckets_.back();
     p.bucket = buckets_.size() - 1;
-    p.offset = b.numel;
+    p.in_place = p.numel * itemsize(dtype) >= kInPlaceBytes;
+    p.offset = b.packed_numel;
+    if (!p.in_place) b.packed_numel += p.numel;
     b.params.push_back(k);
     b.numel += p.numel;
     bytes += double(p.numel * itemsize(dtype));
   }
   for (Bucket& b : buckets_) {
-    if (b.dtype == kFloat32) b.f32.resize(b.numel);
-    else b.f64.resize(b.numel);
+    if (b.dtype == kFloat32) b.f32.resize(b.packed_numel);
+    else b.f64.resize(b.packed_numel);
     b.grads.resize(b.params.size());
     b.pending = b.params.size();
   }
@@ -194,8 +210,10 @@ void Reducer::mark_ready(std::size_t index, Tensor grad) {
   if (grad.shape() != p.tensor.shape() || grad.dtype() != b.dtype)
     fail("DistributedDataParallel: gradient of parameter '", p.name, "' has shape ", shape_str(grad.shape()), " ",
          grad.dtype(), ", expected ", shape_str(p.tensor.shape()), " ", b.dtype);
-  if (b.dtype == kFloat32) std::memcpy(b.f32.data() + p.offset, grad.data<float>().data(), p.numel * sizeof(float));
-  else std::memcpy(b.f64.data() + p.offset, grad.data<double>().data(), p.numel * sizeof(double));
+  if (!p.in_place) {
+    if (b.dtype == kFloat32) std::memcpy(b.f32.data() + p.offset, grad.data<float>().data(), p.numel * sizeof(float));
+    else std::memcpy(b.f64.data() + p.offset, grad.data<double>().data(), p.numel * sizeof(double));
+  }
   const auto pos = static_cast<std::size_t>(std::find(b.params.begin(), b.params.end(), index) - b.params.begin());
   b.grads[pos] = std::move(grad);
   p.ready = true;
@@ -216,22 +234,51 @@ void Reducer::launch_ready_buckets() {
 void Reducer::allreduce_bucket(std::size_t index) {
   Bucket& b = buckets_[index];
   b.start_us = detail::now_us();
-  void* data = b.dtype == kFloat32 ? static_cast<void*>(b.f32.data()) : static_cast<void*>(b.f64.data());
-  check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(b.numel), detail::mpi_type(b.dtype), MPI_SUM, comm_),
-        "MPI_Allreduce (DistributedDataParallel bucket)");
-  // Average and copy back into each parameter's .grad (final: backward no longer touches them).
+  const MPI_Datatype type = detail::mpi_type(b.dtype);
+  auto raw = [&](Tensor& g) -> void* {
+    return b.dtype == kFloat32 ? static_cast<void*>(g.data<float>().data()) : static_cast<void*>(g.data<double>().data());
+  };
+  // One allreduce for the packed small parameters, one per large parameter straight in its .grad
+  // (as PyTorch's gradient views into the bucket: no copy of the bulk of the bytes). The same calls
+  // in the same order on every rank.
+  std::vector<MPI_Request> requests;
+  if (b.packed_numel > 0) {
+    void* packed = b.dtype == kFloat32 ? static_cast<void*>(b.f32.data()) : static_cast<void*>(b.f64.data());
+    requests.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, packed, static_cast<int>(b.packed_numel), type, MPI_SUM, comm_, &requests.back()),
+          "MPI_Iallreduce (DistributedDataParallel bucket)");
+  }
+  for (std::size_t j = 0; j < b.params.size(); ++j) {
+    const Param& p = params_[b.params[j]];
+    if (!p.in_place) continue;
+    requests.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, raw(b.grads[j]), static_cast<int>(p.numel), type, MPI_SUM, comm_,
+                         &requests.back()),
+          "MPI_Iallreduce (DistributedDataParallel bucket)");
+  }
+  // Driven by MPI_Testall with sleeps in between that grow from 10 us to 1 ms: a blocking wait (or a
+  // tight test loop) spins while it waits for a slower rank, taking the core from this rank's own
+  // backward; measured here, that spinning cost as much CPU as the compute.
+  for (int done = 0, pause_us = 10;; pause_us = std::min(2 * pause_us, max_poll_pause_us)) {
+    check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
+          "MPI_Testall (DistributedDataParallel bucket)");
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+  }
+  // Average: the sums divided by the world size, into each parameter's .grad (final: backward no
+  // longer touches them).
   for (std::size_t j = 0; j < b.params.size(); ++j) {
     const Param& p = params_[b.params[j]];
     Tensor& g = b.grads[j];
     if (b.dtype == kFloat32) {
       const float inv = 1.0f / float(world_);
-      const float* src = b.f32.data() + p.offset;
       float* dst = g.data<float>().data();
+      const float* src = p.in_place ? dst : b.f32.data() + p.offset;
       for (std::size_t i = 0; i < p.numel; ++i) dst[i] = src[i] * inv;
     } else {
       const double inv = 1.0 / double(world_);
-      const double* src = b.f64.data() + p.offset;
       double* dst = g.data<double>().data();
+      const double* src = p.in_place ? dst : b.f64.data() + p.offset;
       for (std::size_t i = 0; i < p.numel; ++i) dst[i] = src[i] * inv;
     }
   }

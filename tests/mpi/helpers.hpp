@@ -13,15 +13,17 @@ namespace xgrad::mpi_test {
 inline int world() { return distributed::world_size(); }
 inline int me() { return distributed::rank(); }
 
-// Linear(5,7)-Tanh-Linear(7,3): small, two dtypes, every parameter used.
-inline std::shared_ptr<nn::Sequential> small_mlp(Dtype dtype) {
-  return std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(5, 7, true, dtype), std::make_shared<nn::Tanh>(),
-                                          std::make_shared<nn::Linear>(7, 3, true, dtype));
+// Linear(in,hidden)-Tanh-Linear(hidden,3): small by default, every parameter used.
+inline std::shared_ptr<nn::Sequential> small_mlp(Dtype dtype, std::size_t in = 5, std::size_t hidden = 7) {
+  return std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(in, hidden, true, dtype),
+                                          std::make_shared<nn::Tanh>(),
+                                          std::make_shared<nn::Linear>(hidden, 3, true, dtype));
 }
 
 // A copy of `model`'s architecture with its current values (the single-process reference).
-inline std::shared_ptr<nn::Sequential> clone_mlp(const nn::Module& model, Dtype dtype) {
-  auto copy = small_mlp(dtype);
+inline std::shared_ptr<nn::Sequential> clone_mlp(const nn::Module& model, Dtype dtype, std::size_t in = 5,
+                                                 std::size_t hidden = 7) {
+  auto copy = small_mlp(dtype, in, hidden);
   copy->load_state_dict(model.state_dict());
   return copy;
 }
@@ -30,9 +32,9 @@ inline std::shared_ptr<nn::Sequential> clone_mlp(const nn::Module& model, Dtype 
 struct GlobalBatch {
   Tensor x, y;
 };
-inline GlobalBatch global_batch(std::uint64_t seed, std::size_t rows, Dtype dtype) {
+inline GlobalBatch global_batch(std::uint64_t seed, std::size_t rows, Dtype dtype, std::size_t in = 5) {
   manual_seed(seed);
-  return {randn({rows, 5}, dtype), randn({rows, 3}, dtype)};
+  return {randn({rows, in}, dtype), randn({rows, 3}, dtype)};
 }
 inline Tensor my_rows(const Tensor& t, std::size_t per_rank) {
   const auto first = static_cast<std::int64_t>(per_rank) * me();
