@@ -1,6 +1,10 @@
 // DistributedDataParallel against the single-process computation it must reproduce: N ranks with
 // per-rank batch B give the parameters of one process training on the N·B rows at once, because the
 // average over ranks of per-rank mean gradients is the gradient of the mean over all rows.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "helpers.hpp"
 
 using namespace xgrad;
@@ -218,4 +222,37 @@ TEST_CASE("ddp: bad options are errors") {
   CHECK_THROWS_WITH_AS(DistributedDataParallel(small_mlp(kFloat32), {.bucket_cap_mb = -1}),
                        doctest::Contains("bucket_cap_mb"), Error);
   CHECK_THROWS_WITH_AS(DistributedDataParallel(nullptr), doctest::Contains("null"), Error);
+}
+
+TEST_CASE("ddp: XGRAD_DDP_TRACE writes a Chrome trace of backward and allreduce spans") {
+  const std::string path = "xgrad_ddp_trace_test.json";
+  const std::string mine = me() == 0 ? path : "xgrad_ddp_trace_test.rank" + std::to_string(me()) + ".json";
+  std::remove(mine.c_str());
+  setenv("XGRAD_DDP_TRACE", path.c_str(), 1);
+  {
+    manual_seed(2);
+    auto model = small_mlp(kFloat32);
+    DistributedDataParallel ddp(model, {.bucket_cap_mb = 0});
+    unsetenv("XGRAD_DDP_TRACE");
+    const GlobalBatch batch = global_batch(7, kRowsPerRank * std::size_t(world()), kFloat32);
+    for (int step = 0; step < 2; ++step) {
+      ddp.zero_grad();
+      nn::functional::mse_loss(ddp.forward(my_rows(batch.x, kRowsPerRank)), my_rows(batch.y, kRowsPerRank)).backward();
+    }
+  }  // written when the DDP object goes
+  std::ifstream in(mine);
+  REQUIRE(in.good());
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string json = text.str();
+  auto count = [&](const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t pos = json.find(needle); pos != std::string::npos; pos = json.find(needle, pos + 1)) ++n;
+    return n;
+  };
+  CHECK(json.rfind("{\"traceEvents\":[", 0) == 0);
+  CHECK(count("\"name\":\"allreduce\"") == 2 * 4);  // 2 steps, 4 buckets of one parameter
+  CHECK(count("\"name\":\"backward\"") == 2);
+  CHECK(count("\"pid\":" + std::to_string(me())) > 0);
+  std::remove(mine.c_str());
 }
