@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <thread>
 
-#include "../autograd/detail/tensor_impl.hpp"
 #include "../train/fit_collective.hpp"
 #include "mpi_support.hpp"
 
