@@ -265,17 +265,36 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
   graph.collect(root_edges);
   if (!captures.empty()) graph.prune_to_captures();
   for (std::size_t i = 0; i < roots.size(); ++i) graph.seed(root_edges[i], std::move(seeds[i]));
-  std::vector<Tensor> captured = graph.run(keep_graph, create_graph);
-  // The run is over: an end-of-backward callback list (e.g. a data-parallel wrapper waiting for its
-  // gradient reductions) belongs here, after every node has run and before the caller sees .grad.
-  return captured;
+  return graph.run(keep_graph, create_graph);
+  // End-of-backward callbacks (queue_callback, below) run in backward() once this returns.
 }
 
 }  // namespace
 
+namespace {
+// The callbacks queued during the innermost backward run on this thread (null outside one).
+thread_local std::vector<std::function<void()>>* queued_callbacks = nullptr;
+}  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  if (!queued_callbacks) detail::fail("queue_callback: called outside a backward run");
+  queued_callbacks->push_back(std::move(callback));
+}
+
 void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& grad_tensors,
               std::optional<bool> retain_graph, bool create_graph) {
+  std::vector<std::function<void()>> callbacks;
+  struct Scope {  // nested runs (a backward inside a hook) keep their own list
+    std::vector<std::function<void()>>* outer = queued_callbacks;
+    ~Scope() { queued_callbacks = outer; }
+  } scope;
+  queued_callbacks = &callbacks;
   execute(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph);
+  // Indexed: a callback may queue another one, which then runs too.
+  for (std::size_t i = 0; i < callbacks.size(); ++i) {
+    auto callback = std::move(callbacks[i]);
+    callback();
+  }
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -167,6 +167,11 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
       for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
     });
   }
+  // Indexed, not range-for: a hook may register or remove hooks.
+  for (std::size_t i = 0; i < leaf.post_accumulate_hooks.size(); ++i) {
+    auto hook = leaf.post_accumulate_hooks[i].second;
+    hook(leaf_handle);
+  }
   return {};
 }
 

@@ -187,9 +187,23 @@ std::size_t Tensor::register_hook(Hook hook) {
   return id;
 }
 
+std::size_t Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) {
+  TensorImpl& impl = checked("register_post_accumulate_grad_hook");
+  if (impl.grad_fn)
+    detail::fail("register_post_accumulate_grad_hook: only leaf tensors accumulate gradients; this tensor comes "
+                 "from ", grad_fn_name());
+  if (!impl.requires_grad)
+    detail::fail("register_post_accumulate_grad_hook: cannot register a hook on a tensor that doesn't require "
+                 "gradient");
+  const std::size_t id = next_hook_id.fetch_add(1);
+  impl.post_accumulate_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
 void Tensor::remove_hook(std::size_t handle) {
   TensorImpl& impl = checked("remove_hook");
   std::erase_if(impl.hooks, [&](const auto& h) { return h.first == handle; });
+  std::erase_if(impl.post_accumulate_hooks, [&](const auto& h) { return h.first == handle; });
   if (impl.grad_fn) std::erase_if(impl.grad_fn->pre_hooks(), [&](const auto& h) { return h.id == handle; });
 }
 

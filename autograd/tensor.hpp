@@ -26,6 +26,8 @@ class Tensor {
  public:
   // A hook sees the gradient flowing into a tensor; returning a defined Tensor replaces it.
   using Hook = std::function<Tensor(const Tensor&)>;
+  // A post-accumulate hook sees a leaf after its .grad has been updated by a backward run.
+  using PostAccumulateGradHook = std::function<void(Tensor&)>;
 
   Tensor() = default;  // undefined
   explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) noexcept : impl_(std::move(impl)) {}
@@ -66,6 +68,11 @@ class Tensor {
   bool retains_grad() const;
   // Returns a handle for remove_hook. The hook runs each time a gradient for this tensor is computed.
   std::size_t register_hook(Hook hook);
+  // On a leaf that requires grad: runs `hook(leaf)` each time a backward run has accumulated this
+  // leaf's gradient into .grad (PyTorch's register_post_accumulate_grad_hook): the moment a
+  // parameter's gradient of this run is final, e.g. for data-parallel gradient reduction. Not run by
+  // autograd::grad, which leaves .grad alone. remove_hook removes it.
+  std::size_t register_post_accumulate_grad_hook(PostAccumulateGradHook hook);
   void remove_hook(std::size_t handle);
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   std::uint32_t output_nr() const;

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,10 @@ int openblas_get_num_threads(void);
 char* openblas_get_corename(void);
 char* openblas_get_config(void);
 }
+
+#ifdef XGRAD_HAVE_DISTRIBUTED
+#include <distributed/distributed.hpp>
+#endif
 
 using namespace xgrad;
 using Clock = std::chrono::steady_clock;
@@ -428,11 +433,90 @@ void w6_deep_chain(const Opts& o, bool with_backward) {
   std::printf("DEEP ok n_iter=%ld rss_end_kb=%ld\n", N, rss_kb());
 }
 
+// ---------------------------------------------------------------- W9 ddp
+// Data-parallel training through DistributedDataParallel: run once as a single process and once
+// under `mpirun -np 2`; rank 0 prints ms_per_step_world<W>, and from DDP's own timings the
+// allreduce time per step and the share of it hidden behind backward.
+#ifdef XGRAD_HAVE_DISTRIBUTED
+void w9_ddp_measure(const Opts& o) {
+  const int world = distributed::init();
+  const int rank = distributed::rank();
+  const int reps = o.reps > 0 ? o.reps : 7, inner = 10, global_batch = 256;
+  if (global_batch % world != 0) throw std::runtime_error("ddp: 256 does not split over the ranks");
+  set_num_threads(1);
+  manual_seed(0);
+  auto model = std::make_shared<nn::Sequential>(ModuleList{
+      std::make_shared<nn::Linear>(784, 1024), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(1024, 1024),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(1024, 10)});
+  distributed::DistributedDataParallel ddp(model);
+  optim::Adam opt(ddp.parameters(), {.lr = 1e-3});
+  manual_seed(100 + std::uint64_t(rank));  // each rank its own fixed inputs and labels
+  const std::size_t b = std::size_t(global_batch / world);
+  auto x = rand({b, 784});
+  auto y = randint(0, 10, {b});
+  double allreduce_s = 0, hidden_s = 0, backward_s = 0, wait_s = 0;
+  double cpu_fwd = 0, cpu_bwd = 0, cpu_opt = 0;  // this thread's processor time per phase
+  auto thread_cpu = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+  };
+  auto step = [&] {
+    const double c0 = thread_cpu();
+    opt.zero_grad();
+    Tensor loss = nn::functional::cross_entropy(ddp.forward(x), y);
+    const double c1 = thread_cpu();
+    loss.backward();
+    const double c2 = thread_cpu();
+    opt.step();
+    const double c3 = thread_cpu();
+    cpu_fwd += c1 - c0;
+    cpu_bwd += c2 - c1;
+    cpu_opt += c3 - c2;
+    const auto& st = ddp.last_step_stats();
+    allreduce_s += st.allreduce_seconds;
+    hidden_s += st.hidden_seconds;
+    backward_s += st.backward_seconds;
+    wait_s += st.wait_seconds;
+  };
+  for (int i = 0; i < 5; ++i) step();
+  allreduce_s = hidden_s = backward_s = wait_s = 0;
+  cpu_fwd = cpu_bwd = cpu_opt = 0;
+  std::vector<double> ms;
+  const std::clock_t cpu0 = std::clock();
+  for (int r = 0; r < reps; ++r) {
+    distributed::barrier();
+    const double t0 = now_s();
+    for (int i = 0; i < inner; ++i) step();
+    distributed::barrier();
+    ms.push_back((now_s() - t0) / inner * 1e3);
+  }
+  const double cpu_s = double(std::clock() - cpu0) / CLOCKS_PER_SEC;  // this process, all its threads
+  if (rank == 0) {
+    report("ddp", "ms_per_step_world" + std::to_string(world), 1, "ms", ms);
+    const double steps = double(reps * inner);
+    std::printf("INFO ddp world=%d rank0_cpu_ms_per_step=%.3f (processor time of rank 0, all threads; compute "
+                "thread: forward %.3f backward %.3f optimizer %.3f)\n",
+                world, cpu_s / steps * 1e3, cpu_fwd / steps * 1e3, cpu_bwd / steps * 1e3, cpu_opt / steps * 1e3);
+    std::printf("INFO ddp world=%d buckets=%zu backward_ms=%.3f allreduce_ms=%.3f hidden_ms=%.3f wait_ms=%.3f "
+                "hidden_pct=%.1f\n",
+                world, ddp.bucket_parameter_names().size(), backward_s / steps * 1e3, allreduce_s / steps * 1e3,
+                hidden_s / steps * 1e3, wait_s / steps * 1e3, allreduce_s > 0 ? 100.0 * hidden_s / allreduce_s : 0.0);
+  }
+}
+void w9_ddp(const Opts& o) {
+  w9_ddp_measure(o);  // its DistributedDataParallel is gone before MPI shuts down
+  distributed::finalize();
+}
+#else
+void w9_ddp(const Opts&) { throw std::runtime_error("ddp: built without MPI (XGRAD_MPI=OFF)"); }
+#endif
+
 int run(int argc, char** argv) {
   Opts o;
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd> "
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|ddp> "
                  "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
                  argv[0]);
     return 2;
@@ -474,6 +558,7 @@ int run(int argc, char** argv) {
   else if (w == "fashion-mnist") w5_fashion_mnist(o);
   else if (w == "deep-chain") w6_deep_chain(o, true);
   else if (w == "deep-chain-nobwd") w6_deep_chain(o, false);
+  else if (w == "ddp") w9_ddp(o);
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;

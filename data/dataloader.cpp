@@ -22,12 +22,24 @@ std::uint64_t mix(std::uint64_t x) {
 DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
     : dataset_(std::move(dataset)), options_(options) {
   if (options_.batch_size == 0) xgrad::detail::fail("DataLoader: batch_size must be at least 1, got 0");
+  if (options_.num_replicas == 0) xgrad::detail::fail("DataLoader: num_replicas must be at least 1, got 0");
+  if (options_.rank >= options_.num_replicas)
+    xgrad::detail::fail("DataLoader: rank ", options_.rank, " out of range for num_replicas ", options_.num_replicas);
   // batch() may be called before the first begin(): it then sees epoch 0's order.
-  if (options_.shuffle) order_ = order_for_epoch(0);
+  if (uses_order()) order_ = order_for_epoch(0);
+}
+
+bool DataLoader::uses_order() const noexcept { return options_.shuffle || options_.num_replicas > 1; }
+
+std::size_t DataLoader::num_samples() const noexcept {
+  const std::size_t n = dataset_.size();
+  const std::size_t r = options_.num_replicas;
+  if (r == 1) return n;
+  return options_.drop_last ? n / r : n / r + (n % r != 0);
 }
 
 std::size_t DataLoader::size() const noexcept {
-  const std::size_t n = dataset_.size();
+  const std::size_t n = num_samples();
   const std::size_t b = options_.batch_size;
   return options_.drop_last ? n / b : n / b + (n % b != 0);  // not (n + b - 1) / b: overflows for a huge b
 }
@@ -36,11 +48,18 @@ std::vector<std::size_t> DataLoader::order_for_epoch(std::uint64_t k) const {
   std::vector<std::size_t> order(dataset_.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   if (options_.shuffle) xgrad::detail::shuffle_indices(order, mix(mix(options_.seed) ^ k));
-  return order;
+  const std::size_t replicas = options_.num_replicas;
+  if (replicas == 1 || order.empty()) return order;
+  // DistributedSampler: pad by wrapping (or trim) to num_samples() * replicas, then take every
+  // replicas-th position starting at rank.
+  const std::size_t per_rank = num_samples();
+  std::vector<std::size_t> shard(per_rank);
+  for (std::size_t j = 0; j < per_rank; ++j) shard[j] = order[(options_.rank + j * replicas) % order.size()];
+  return shard;
 }
 
 DataLoader::Iterator DataLoader::begin() {
-  if (options_.shuffle) order_ = order_for_epoch(epoch_);
+  if (uses_order()) order_ = order_for_epoch(epoch_);
   ++epoch_;
   return Iterator(this, 0);
 }
@@ -50,8 +69,8 @@ DataLoader::Iterator DataLoader::end() { return Iterator(nullptr, size()); }
 Batch DataLoader::batch(std::size_t b) const {
   if (b >= size()) xgrad::detail::fail("DataLoader::batch: batch ", b, " out of range for ", size(), " batches");
   const std::size_t first = b * options_.batch_size;
-  const std::size_t last = std::min(first + options_.batch_size, dataset_.size());
-  if (!options_.shuffle)
+  const std::size_t last = std::min(first + options_.batch_size, num_samples());
+  if (!uses_order())
     return Batch{detail::copy_row_range(dataset_.inputs(), first, last),
                  detail::copy_row_range(dataset_.targets(), first, last)};
   const std::size_t* idx = order_.data() + first;

@@ -17,6 +17,12 @@ struct DataLoaderOptions {
   bool shuffle = false;
   bool drop_last = false;  // drop the last batch when it is smaller than batch_size
   std::uint64_t seed = 0;  // with shuffle: epoch k's order is a function of (seed, k) only
+  // Sharding for data-parallel training, like PyTorch's DistributedSampler: the epoch's order (the
+  // same on every rank: same seed) is padded by wrapping around to a multiple of num_replicas, or
+  // trimmed to one with drop_last, and rank r takes positions r, r + num_replicas, ...: ceil(n / N)
+  // samples per rank (floor with drop_last), disjoint between ranks apart from the padding.
+  std::size_t num_replicas = 1;
+  std::size_t rank = 0;
 };
 
 class DataLoader {
@@ -31,6 +37,7 @@ class DataLoader {
   Iterator end();
 
   std::size_t size() const noexcept;  // batches per epoch
+  std::size_t num_samples() const noexcept;  // samples per epoch: this rank's share of the dataset
   const TensorDataset& dataset() const noexcept { return dataset_; }
   const DataLoaderOptions& options() const noexcept { return options_; }
   // Epochs started so far (begin() calls). set_epoch(k) makes the next begin() start epoch k,
@@ -38,7 +45,7 @@ class DataLoader {
   std::uint64_t epoch() const noexcept { return epoch_; }
   void set_epoch(std::uint64_t epoch) noexcept { epoch_ = epoch; }
 
-  // The sample order of epoch k (identity without shuffle).
+  // The sample order of epoch k (identity without shuffle); with num_replicas > 1, this rank's shard.
   std::vector<std::size_t> order_for_epoch(std::uint64_t k) const;
   // Batch number b of the current epoch's order.
   Batch batch(std::size_t b) const;
@@ -67,9 +74,10 @@ class DataLoader {
   };
 
  private:
+  bool uses_order() const noexcept;  // shuffled or sharded: batches gather rows through order_
   TensorDataset dataset_;
   DataLoaderOptions options_;
-  std::vector<std::size_t> order_;  // the current epoch's order (empty without shuffle)
+  std::vector<std::size_t> order_;  // the current epoch's order (empty without shuffle and sharding)
   std::uint64_t epoch_ = 0;
 };
 

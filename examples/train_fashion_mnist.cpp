@@ -11,6 +11,11 @@
 //                            [--min-accuracy F]
 // --limit N trains on the first N training images only (for quick runs); --min-accuracy makes the
 // program fail when the final test accuracy is below F (used by the slow test).
+//
+// Data-parallel: `mpirun -np N train_fashion_mnist` (built with xgrad::distributed) trains on N
+// processes with no other change: each rank takes its shard of every epoch (DataLoaderOptions
+// .num_replicas/.rank) with batch-size / N rows, so the global batch stays --batch-size, and the
+// model is wrapped in DistributedDataParallel. Rank 0 prints and writes the files.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +24,9 @@
 #include <string>
 #include <vector>
 #include <xgrad.hpp>
+#ifdef XGRAD_HAVE_DISTRIBUTED
+#include <distributed/distributed.hpp>
+#endif
 
 using namespace xgrad;
 
@@ -83,9 +91,22 @@ std::shared_ptr<nn::Sequential> make_mlp(const std::vector<std::size_t>& hidden)
   return model;
 }
 
-int run(const Options& o) {
+// This process's place in a data-parallel job: rank 0 of 1 unless started by mpirun.
+struct Place {
+  std::size_t rank = 0, world = 1;
+  bool main() const { return rank == 0; }
+};
+
+int run(const Options& o, const Place& place) {
   manual_seed(o.seed);
   set_num_threads(o.threads);
+  if (place.world > 1 && o.batch_size % place.world != 0)
+    throw Error("--batch-size " + std::to_string(o.batch_size) + " does not split evenly over " +
+                std::to_string(place.world) + " processes");
+  // Everything below prints on rank 0 only.
+  auto say = [&](const char* fmt, auto... args) {
+    if (place.main()) std::printf(fmt, args...);
+  };
 
   data::Split split = data::load_fashion_mnist(o.data_dir);
   data::TensorDataset train = split.train;
@@ -93,34 +114,44 @@ int run(const Options& o) {
     const auto n = static_cast<std::int64_t>(o.limit);
     train = data::TensorDataset(slice(train.inputs(), 0, 0, n), slice(train.targets(), 0, 0, n));
   }
-  std::printf("Fashion-MNIST: %zu training images, %zu test images\n", train.size(), split.test.size());
+  say("Fashion-MNIST: %zu training images, %zu test images\n", train.size(), split.test.size());
 
   auto model = make_mlp(o.hidden);
   {
     NoGradGuard no_grad;  // one forward pass on a dummy batch lets the summary show output shapes
     (*model)(zeros({1, 784}));
   }
-  std::cout << nn::summary(*model) << "\n";
+  if (place.main()) std::cout << nn::summary(*model) << "\n";
 
-  optim::Adam adam(model->parameters(), {.lr = o.lr});
+  // The module that trains: the model itself, or its DistributedDataParallel wrapper over N processes.
+  std::shared_ptr<nn::Module> trained = model;
+#ifdef XGRAD_HAVE_DISTRIBUTED
+  if (place.world > 1) trained = std::make_shared<distributed::DistributedDataParallel>(model);
+#endif
+  optim::Adam adam(trained->parameters(), {.lr = o.lr});
   nn::CrossEntropyLoss loss;
-  data::DataLoader train_loader(train, {.batch_size = o.batch_size, .shuffle = true, .seed = o.seed});
-  data::DataLoader test_loader(split.test, {.batch_size = 1000});
+  data::DataLoader train_loader(train, {.batch_size = o.batch_size / place.world, .shuffle = true, .seed = o.seed,
+                                        .num_replicas = place.world, .rank = place.rank});
+  // Each rank evaluates its share of the test set; fit and evaluate average over all of them.
+  data::DataLoader test_loader(split.test, {.batch_size = 1000, .num_replicas = place.world, .rank = place.rank});
 
-  History history = fit(*model, adam, loss, train_loader, {.epochs = o.epochs, .validation = &test_loader});
-  history.to_csv(o.metrics_out);
+  History history = fit(*trained, adam, loss, train_loader, {.epochs = o.epochs, .validation = &test_loader});
+  if (place.main()) history.to_csv(o.metrics_out);
 
-  Metrics test = evaluate(*model, loss, test_loader);
-  std::printf("test loss: %.4f\n", test.loss);
-  std::printf("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
+  Metrics test = evaluate(*trained, loss, test_loader);
+  say("test loss: %.4f\n", test.loss);
+  say("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
 
   // Save, reload into a fresh model, and check the reloaded model scores exactly the same.
-  model->save(o.model_out);
+  if (place.main()) model->save(o.model_out);
+#ifdef XGRAD_HAVE_DISTRIBUTED
+  distributed::barrier();  // the file is complete before any rank reads it
+#endif
   auto reloaded = make_mlp(o.hidden);
   reloaded->load(o.model_out);
   Metrics again = evaluate(*reloaded, loss, test_loader);
-  std::printf("saved %s; reloaded model test accuracy: %.2f%%\n", o.model_out.c_str(), 100.0 * again.accuracy);
-  std::printf("metrics written to %s\n", o.metrics_out.c_str());
+  say("saved %s; reloaded model test accuracy: %.2f%%\n", o.model_out.c_str(), 100.0 * again.accuracy);
+  say("metrics written to %s\n", o.metrics_out.c_str());
   if (again.accuracy != test.accuracy) {
     std::fprintf(stderr, "the reloaded model scores differently\n");
     return 1;
@@ -133,8 +164,17 @@ int run(const Options& o) {
 }
 
 int main(int argc, char** argv) {
+  Place place;
+#ifdef XGRAD_HAVE_DISTRIBUTED
+  place.world = static_cast<std::size_t>(distributed::init());
+  place.rank = static_cast<std::size_t>(distributed::rank());
+#endif
   try {
-    return run(parse(argc, argv));
+    const int status = run(parse(argc, argv), place);
+#ifdef XGRAD_HAVE_DISTRIBUTED
+    distributed::finalize();
+#endif
+    return status;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_fashion_mnist: %s\n", e.what());
     return 1;

@@ -9,6 +9,7 @@
 #include "../nn/module.hpp"
 #include "../optim/optimizer.hpp"
 #include "accuracy.hpp"
+#include "fit_collective.hpp"
 #include "progress.hpp"
 
 namespace xgrad::detail {
@@ -54,6 +55,37 @@ struct Running {
   }
 };
 
+// Under data-parallel training: turns this process's sums into the sums over every process, so that
+// every rank reports the same metrics (over all samples of all ranks).
+void sum_over_processes(Running& run) {
+  const FitCollective* c = fit_collective();
+  if (!c) return;
+  std::vector<double> v{run.loss_sum, double(run.samples), double(run.correct), run.accuracy_applies ? 1.0 : 0.0};
+  c->sum(v);
+  run.loss_sum = v[0];
+  run.samples = static_cast<std::size_t>(v[1]);
+  run.correct = static_cast<std::size_t>(v[2]);
+  run.accuracy_applies = v[3] == double(c->world_size);
+}
+
+// One rank failing while the others wait in a collective would hang the job: end it instead.
+template <class F>
+auto abort_job_on_error(const char* fn, F&& body) {
+  const FitCollective* c = fit_collective();
+  if (!c) return body();
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    c->abort(std::string(fn) + ": " + e.what());
+    throw;  // not reached: abort does not return
+  }
+}
+
+FitCollective& installed_collective() {
+  static FitCollective collective;
+  return collective;
+}
+
 std::size_t samples_in(const Tensor& input) { return input.dim() == 0 ? 1 : input.shape()[0]; }
 
 double scalar_loss(const char* fn, const Tensor& loss) {
@@ -74,62 +106,81 @@ void check_loader(const char* fn, const char* which, const data::DataLoader& loa
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 std::ostream& stdout_console() { return std::cout; }
 
+void set_fit_collective(FitCollective collective) { installed_collective() = std::move(collective); }
+const FitCollective* fit_collective() {
+  const FitCollective& c = installed_collective();
+  return c.sum ? &c : nullptr;
+}
+
 History fit_impl(nn::Module& model, optim::Optimizer& optimizer, const LossCall& loss, data::DataLoader& train,
-                 const FitOptions& options, std::ostream& out, bool terminal) {
-  if (options.epochs < 0) fail("fit: epochs must be >= 0, got ", options.epochs);
-  check_loader("fit", "training", train);
-  if (options.validation) check_loader("fit", "validation", *options.validation);
+                 const FitOptions& options_in, std::ostream& out, bool terminal) {
+  return abort_job_on_error("fit", [&] {
+    FitOptions options = options_in;
+    if (const FitCollective* c = fit_collective()) options.verbose = options.verbose && c->is_main;
+    if (options.epochs < 0) fail("fit: epochs must be >= 0, got ", options.epochs);
+    check_loader("fit", "training", train);
+    if (options.validation) check_loader("fit", "validation", *options.validation);
 
-  History history;
-  history.reserve(static_cast<std::size_t>(options.epochs));
-  ModeGuard mode(model, true);
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    const auto start = Clock::now();
-    EpochProgress progress(out, options.verbose, terminal, epoch, options.epochs, train.size());
-    model.train(true);  // validation of the previous epoch switched to eval and back; be explicit
-    Running run;
-    std::size_t done = 0;
-    for (auto& [x, y] : train) {
-      optimizer.zero_grad();
-      Tensor output = model(x);
-      Tensor batch_loss = loss(output, y);
-      const double value = scalar_loss("fit", batch_loss);
-      batch_loss.backward();
-      optimizer.step();
-      {
-        NoGradGuard no_grad;  // counting reads values only
-        run.add(output.detach(), y, value, samples_in(x));
+    History history;
+    history.reserve(static_cast<std::size_t>(options.epochs));
+    ModeGuard mode(model, true);
+    for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+      const auto start = Clock::now();
+      EpochProgress progress(out, options.verbose, terminal, epoch, options.epochs, train.size());
+      model.train(true);  // validation of the previous epoch switched to eval and back; be explicit
+      Running run;
+      std::size_t done = 0;
+      for (auto& [x, y] : train) {
+        optimizer.zero_grad();
+        Tensor output = model(x);
+        Tensor batch_loss = loss(output, y);
+        const double value = scalar_loss("fit", batch_loss);
+        batch_loss.backward();
+        optimizer.step();
+        {
+          NoGradGuard no_grad;  // counting reads values only
+          run.add(output.detach(), y, value, samples_in(x));
+        }
+        progress.update(++done, run.loss(), run.accuracy(), run.samples);
       }
-      progress.update(++done, run.loss(), run.accuracy(), run.samples);
-    }
-    const double train_seconds = seconds_since(start);
+      sum_over_processes(run);
+      const double train_seconds = seconds_since(start);
 
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.loss = run.loss();
-    m.accuracy = run.accuracy();
-    if (options.validation) {
-      const Metrics v = evaluate_impl(model, loss, *options.validation);
-      m.val_loss = v.loss;
-      m.val_accuracy = v.accuracy;
+      EpochMetrics m;
+      m.epoch = epoch;
+      m.loss = run.loss();
+      m.accuracy = run.accuracy();
+      if (options.validation) {
+        const Metrics v = evaluate_impl(model, loss, *options.validation);
+        m.val_loss = v.loss;
+        m.val_accuracy = v.accuracy;
+      }
+      m.seconds = seconds_since(start);
+      if (const FitCollective* c = fit_collective()) {  // the same History on every rank: the mean wall time
+        std::vector<double> t{m.seconds};
+        c->sum(t);
+        m.seconds = t[0] / c->world_size;
+      }
+      progress.finish(m, run.samples, train_seconds);
+      history.push_back(m);
     }
-    m.seconds = seconds_since(start);
-    progress.finish(m, run.samples, train_seconds);
-    history.push_back(m);
-  }
-  return history;
+    return history;
+  });
 }
 
 Metrics evaluate_impl(nn::Module& model, const LossCall& loss, data::DataLoader& loader) {
-  check_loader("evaluate", "evaluation", loader);
-  ModeGuard mode(model, false);
-  NoGradGuard no_grad;
-  Running run;
-  for (auto& [x, y] : loader) {
-    Tensor output = model(x);
-    run.add(output, y, scalar_loss("evaluate", loss(output, y)), samples_in(x));
-  }
-  return Metrics{run.loss(), run.accuracy()};
+  return abort_job_on_error("evaluate", [&] {
+    check_loader("evaluate", "evaluation", loader);
+    ModeGuard mode(model, false);
+    NoGradGuard no_grad;
+    Running run;
+    for (auto& [x, y] : loader) {
+      Tensor output = model(x);
+      run.add(output, y, scalar_loss("evaluate", loss(output, y)), samples_in(x));
+    }
+    sum_over_processes(run);
+    return Metrics{run.loss(), run.accuracy()};
+  });
 }
 
 }  // namespace xgrad::detail

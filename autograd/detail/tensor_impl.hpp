@@ -32,6 +32,7 @@ struct TensorImpl {
   std::weak_ptr<autograd::AccumulateGrad> accumulator;  // leaves that require grad
   Tensor grad;
   std::vector<std::pair<std::size_t, Tensor::Hook>> hooks;  // leaf hooks (non-leaf ones live on grad_fn)
+  std::vector<std::pair<std::size_t, Tensor::PostAccumulateGradHook>> post_accumulate_hooks;  // leaves only
   std::uint32_t output_nr = 0;
   Dtype dtype = kFloat32;
   bool requires_grad = false;  // leaves only; a non-leaf requires grad iff it has a grad_fn

@@ -1,0 +1,379 @@
+// DistributedDataParallel and its Reducer: bucketed gradient averaging overlapped with backward.
+#include "ddp.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+#include <cstring>
+
+#include "../autograd/engine.hpp"
+#include "../autograd/grad_mode.hpp"
+#include "comm_thread.hpp"
+#include "mpi_support.hpp"
+#include "process_group.hpp"
+#include "trace.hpp"
+
+namespace xgrad::distributed {
+
+using detail::check;
+using xgrad::detail::fail;
+
+class Reducer {
+ public:
+  Reducer(const nn::NamedTensorList& params, const DDPOptions& options);
+  ~Reducer();
+
+  // Called by every forward: the next backward averages gradients when `sync`.
+  void prepare_for_backward(bool sync);
+  std::vector<std::vector<std::string>> bucket_names() const;
+  const DistributedDataParallel::StepStats& stats() const { return stats_; }
+
+ private:
+  struct Param {
+    std::string name;
+    Tensor tensor;
+    std::size_t bucket = 0;
+    std::size_t offset = 0;  // in the bucket's packed buffer, in elements (small parameters only)
+    bool in_place = false;   // large: reduced directly in its .grad, never copied
+    std::size_t numel = 0;
+    std::size_t hook = 0;
+    bool ready = false;
+  };
+  struct Bucket {
+    Dtype dtype = kFloat32;
+    std::vector<std::size_t> params;
+    std::size_t numel = 0;
+    std::size_t packed_numel = 0;  // elements of its small parameters, packed into one buffer
+    std::vector<float> f32;        // that buffer (one of the two, by dtype)
+    std::vector<double> f64;
+    std::vector<Tensor> grads;  // per param of the bucket: the .grad the average goes back into
+    std::size_t pending = 0;
+    bool ready = false;
+    double start_us = 0, end_us = 0;  // of its allreduce
+  };
+
+  void on_gradient_ready(std::size_t index);
+  void mark_ready(std::size_t index, Tensor grad);
+  void launch_ready_buckets();
+  void allreduce_bucket(std::size_t b);  // on the communication thread
+  void finish_backward();                // the end-of-backward callback
+  void reset();
+
+  std::vector<Param> params_;
+  std::vector<Bucket> buckets_;
+  DDPOptions options_;
+  MPI_Comm comm_ = MPI_COMM_NULL;  // DDP's own communicator: never mixed up with the user's collectives
+  int world_ = 1;
+  std::unique_ptr<detail::CommThread> comm_thread_;
+  detail::Trace trace_;
+  DistributedDataParallel::StepStats stats_;
+  std::size_t next_launch_ = 0;
+  bool expect_sync_ = false;
+  bool callback_queued_ = false;
+  double backward_start_us_ = 0;
+};
+
+// ---- Reducer ------------------------------------------------------------------------------------
+
+namespace {
+// Parameters of at least this many bytes are reduced in place in their .grad; smaller ones are
+// packed together so that a bucket of biases costs one allreduce.
+constexpr std::size_t kInPlaceBytes = 256 * 1024;
+
+// The longest pause between two MPI_Test calls of the communication thread (env XGRAD_DDP_POLL_US).
+const int max_poll_pause_us = [] {
+  const char* v = std::getenv("XGRAD_DDP_POLL_US");
+  return v ? std::max(1, std::atoi(v)) : 1000;
+}();
+
+const char* trace_path() {
+  const char* p = std::getenv("XGRAD_DDP_TRACE");
+  return p ? p : "";
+}
+}  // namespace
+
+Reducer::Reducer(const nn::NamedTensorList& params, const DDPOptions& options)
+    : options_(options), world_(world_size()), trace_(trace_path(), rank(), world_size()) {
+  // Buckets over the parameters in reverse order, closed when they reach their cap (the first one
+  // 1 MiB at most) or when the dtype changes.
+  const double mib = 1024.0 * 1024.0;
+  const double cap_bytes = options.bucket_cap_mb * mib;
+  const double first_cap_bytes = std::min(cap_bytes, mib);
+  for (const auto& [name, t] : params) {
+    if (!t.requires_grad()) continue;
+    Param p;
+    p.name = name;
+    p.tensor = t;
+    p.numel = t.numel();
+    params_.push_back(std::move(p));
+  }
+  double bytes = 0;
+  for (std::size_t k = params_.size(); k-- > 0;) {
+    Param& p = params_[k];
+    const Dtype dtype = p.tensor.dtype();
+    const double limit = buckets_.size() == 1 ? first_cap_bytes : cap_bytes;  // of the bucket being filled
+    if (buckets_.empty() || buckets_.back().dtype != dtype || bytes >= limit) {
+      buckets_.emplace_back();
+      buckets_.back().dtype = dtype;
+      bytes = 0;
+    }
+    Bucket& b = buckets_.back();
+    p.bucket = buckets_.size() - 1;
+    p.in_place = p.numel * itemsize(dtype) >= kInPlaceBytes;
+    p.offset = b.packed_numel;
+    if (!p.in_place) b.packed_numel += p.numel;
+    b.params.push_back(k);
+    b.numel += p.numel;
+    bytes += double(p.numel * itemsize(dtype));
+  }
+  for (Bucket& b : buckets_) {
+    if (b.dtype == kFloat32) b.f32.resize(b.packed_numel);
+    else b.f64.resize(b.packed_numel);
+    b.grads.resize(b.params.size());
+    b.pending = b.params.size();
+  }
+  if (world_ > 1) {
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    comm_thread_ = std::make_unique<detail::CommThread>();
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      params_[i].hook = params_[i].tensor.register_post_accumulate_grad_hook([this, i](Tensor&) { on_gradient_ready(i); });
+  }
+}
+
+Reducer::~Reducer() {
+  for (Param& p : params_)
+    if (p.hook) p.tensor.remove_hook(p.hook);
+  if (comm_thread_) {
+    try {
+      comm_thread_->wait_all();
+    } catch (...) {  // already reported by the backward that failed
+    }
+    comm_thread_.reset();
+  }
+  if (comm_ != MPI_COMM_NULL && detail::mpi_active()) MPI_Comm_free(&comm_);
+}
+
+std::vector<std::vector<std::string>> Reducer::bucket_names() const {
+  std::vector<std::vector<std::string>> out;
+  for (const Bucket& b : buckets_) {
+    out.emplace_back();
+    for (std::size_t k : b.params) out.back().push_back(params_[k].name);
+  }
+  return out;
+}
+
+void Reducer::reset() {
+  for (Param& p : params_) p.ready = false;
+  for (Bucket& b : buckets_) {
+    b.ready = false;
+    b.pending = b.params.size();
+    std::fill(b.grads.begin(), b.grads.end(), Tensor());
+  }
+  next_launch_ = 0;
+  callback_queued_ = false;
+}
+
+void Reducer::prepare_for_backward(bool sync) {
+  if (world_ <= 1) return;
+  // A backward that failed half-way may have left buckets in flight: let them land first.
+  if (callback_queued_ || next_launch_ != 0) {
+    try {
+      comm_thread_->wait_all();
+    } catch (...) {
+    }
+    reset();
+  }
+  expect_sync_ = sync;
+}
+
+void Reducer::on_gradient_ready(std::size_t index) {
+  if (!expect_sync_) return;  // under no_sync, or a backward not preceded by our forward
+  if (!callback_queued_) {
+    autograd::queue_callback([this] { finish_backward(); });
+    callback_queued_ = true;
+    backward_start_us_ = detail::now_us();
+  }
+  Param& p = params_[index];
+  if (p.ready)
+    fail("DistributedDataParallel: parameter '", p.name,
+         "' received a gradient twice in one backward (a second backward after one forward needs a new forward)");
+  mark_ready(index, p.tensor.grad());
+}
+
+void Reducer::mark_ready(std::size_t index, Tensor grad) {
+  Param& p = params_[index];
+  Bucket& b = buckets_[p.bucket];
+  if (grad.shape() != p.tensor.shape() || grad.dtype() != b.dtype)
+    fail("DistributedDataParallel: gradient of parameter '", p.name, "' has shape ", shape_str(grad.shape()), " ",
+         grad.dtype(), ", expected ", shape_str(p.tensor.shape()), " ", b.dtype);
+  if (!p.in_place) {
+    if (b.dtype == kFloat32) std::memcpy(b.f32.data() + p.offset, grad.data<float>().data(), p.numel * sizeof(float));
+    else std::memcpy(b.f64.data() + p.offset, grad.data<double>().data(), p.numel * sizeof(double));
+  }
+  const auto pos = static_cast<std::size_t>(std::find(b.params.begin(), b.params.end(), index) - b.params.begin());
+  b.grads[pos] = std::move(grad);
+  p.ready = true;
+  if (--b.pending == 0) {
+    b.ready = true;
+    launch_ready_buckets();
+  }
+}
+
+void Reducer::launch_ready_buckets() {
+  // In index order on every rank: MPI collectives on one communicator must match in order.
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].ready) {
+    const std::size_t b = next_launch_++;
+    comm_thread_->submit([this, b] { allreduce_bucket(b); });
+  }
+}
+
+void Reducer::allreduce_bucket(std::size_t index) {
+  Bucket& b = buckets_[index];
+  b.start_us = detail::now_us();
+  const MPI_Datatype type = detail::mpi_type(b.dtype);
+  auto raw = [&](Tensor& g) -> void* {
+    return b.dtype == kFloat32 ? static_cast<void*>(g.data<float>().data()) : static_cast<void*>(g.data<double>().data());
+  };
+  // One allreduce for the packed small parameters, one per large parameter straight in its .grad
+  // (as PyTorch's gradient views into the bucket: no copy of the bulk of the bytes). The same calls
+  // in the same order on every rank.
+  std::vector<MPI_Request> requests;
+  if (b.packed_numel > 0) {
+    void* packed = b.dtype == kFloat32 ? static_cast<void*>(b.f32.data()) : static_cast<void*>(b.f64.data());
+    requests.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, packed, static_cast<int>(b.packed_numel), type, MPI_SUM, comm_, &requests.back()),
+          "MPI_Iallreduce (DistributedDataParallel bucket)");
+  }
+  for (std::size_t j = 0; j < b.params.size(); ++j) {
+    const Param& p = params_[b.params[j]];
+    if (!p.in_place) continue;
+    requests.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, raw(b.grads[j]), static_cast<int>(p.numel), type, MPI_SUM, comm_,
+                         &requests.back()),
+          "MPI_Iallreduce (DistributedDataParallel bucket)");
+  }
+  // Driven by MPI_Testall with sleeps in between that grow from 10 us to 1 ms: a blocking wait (or a
+  // tight test loop) spins while it waits for a slower rank, taking the core from this rank's own
+  // backward; measured here, that spinning cost as much CPU as the compute.
+  for (int done = 0, pause_us = 10;; pause_us = std::min(2 * pause_us, max_poll_pause_us)) {
+    check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
+          "MPI_Testall (DistributedDataParallel bucket)");
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+  }
+  // Average: the sums divided by the world size, into each parameter's .grad (final: backward no
+  // longer touches them).
+  for (std::size_t j = 0; j < b.params.size(); ++j) {
+    const Param& p = params_[b.params[j]];
+    Tensor& g = b.grads[j];
+    if (b.dtype == kFloat32) {
+      const float inv = 1.0f / float(world_);
+      float* dst = g.data<float>().data();
+      const float* src = p.in_place ? dst : b.f32.data() + p.offset;
+      for (std::size_t i = 0; i < p.numel; ++i) dst[i] = src[i] * inv;
+    } else {
+      const double inv = 1.0 / double(world_);
+      double* dst = g.data<double>().data();
+      const double* src = p.in_place ? dst : b.f64.data() + p.offset;
+      for (std::size_t i = 0; i < p.numel; ++i) dst[i] = src[i] * inv;
+    }
+  }
+  b.end_us = detail::now_us();
+  trace_.span("allreduce", 1, b.start_us, b.end_us, std::int64_t(b.numel * itemsize(b.dtype)));
+}
+
+void Reducer::finish_backward() {
+  const double compute_end = detail::now_us();
+  expect_sync_ = false;
+  std::vector<std::string> missing;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Param& p = params_[i];
+    if (p.ready) continue;
+    if (!options_.find_unused_parameters) {
+      missing.push_back(p.name);
+      continue;
+    }
+    // Unused in this step: contribute its current gradient (zeros if it has none), so the bucket
+    // completes on every rank.
+    Tensor g = p.tensor.grad();
+    if (!g.defined()) {
+      g = zeros(p.tensor.shape(), p.tensor.dtype());
+      p.tensor.set_grad(g);
+    }
+    mark_ready(i, g);
+  }
+  if (!missing.empty()) {
+    comm_thread_->wait_all();  // the buckets already sent must land before we leave them
+    reset();
+    std::string names;
+    for (const std::string& n : missing) names += (names.empty() ? "'" : ", '") + n + "'";
+    fail("DistributedDataParallel: parameter", missing.size() > 1 ? "s " : " ", names,
+         " received no gradient in this backward, so its bucket can never be reduced. Use every parameter "
+         "in the loss, or construct DistributedDataParallel with find_unused_parameters = true");
+  }
+  comm_thread_->wait_all();
+  const double end = detail::now_us();
+  stats_ = {};
+  stats_.backward_seconds = (compute_end - backward_start_us_) * 1e-6;
+  stats_.wait_seconds = (end - compute_end) * 1e-6;
+  for (const Bucket& b : buckets_) {
+    stats_.allreduce_seconds += (b.end_us - b.start_us) * 1e-6;
+    const double hidden = std::min(b.end_us, compute_end) - std::max(b.start_us, backward_start_us_);
+    if (hidden > 0) stats_.hidden_seconds += hidden * 1e-6;
+  }
+  trace_.span("backward", 0, backward_start_us_, compute_end);
+  trace_.span("wait for allreduce", 0, compute_end, end);
+  reset();
+}
+
+// ---- DistributedDataParallel ----------------------------------------------------------------------
+
+namespace {
+void broadcast_from_rank0(const nn::NamedTensorList& tensors) {
+  for (const auto& entry : tensors) {
+    Tensor t = entry.second;
+    broadcast(t, 0);
+  }
+}
+}  // namespace
+
+DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module, DDPOptions options)
+    : module_(std::move(module)), options_(options) {
+  if (!module_) fail("DistributedDataParallel: the module is null");
+  if (!(options_.bucket_cap_mb >= 0))
+    fail("DistributedDataParallel: bucket_cap_mb must be >= 0, got ", options_.bucket_cap_mb);
+  if (!is_initialized()) init();
+  register_module("module", module_);
+  if (world_size() > 1) {
+    broadcast_from_rank0(module_->named_parameters());
+    broadcast_from_rank0(module_->named_buffers());
+  }
+  reducer_ = std::make_unique<Reducer>(module_->named_parameters(), options_);
+}
+
+DistributedDataParallel::~DistributedDataParallel() = default;
+
+Tensor DistributedDataParallel::forward(const Tensor& input) {
+  if (options_.broadcast_buffers && world_size() > 1) broadcast_from_rank0(module_->named_buffers());
+  reducer_->prepare_for_backward(sync_ && is_grad_enabled());
+  return (*module_)(input);
+}
+
+std::vector<std::vector<std::string>> DistributedDataParallel::bucket_parameter_names() const {
+  return reducer_->bucket_names();
+}
+
+const DistributedDataParallel::StepStats& DistributedDataParallel::last_step_stats() const {
+  return reducer_->stats();
+}
+
+DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp) : ddp_(ddp), previous_(ddp.sync_) {
+  ddp_.sync_ = false;
+}
+DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.sync_ = previous_; }
+
+}  // namespace xgrad::distributed

@@ -1,0 +1,85 @@
+// distributed::DistributedDataParallel: data-parallel training of a model replicated on every rank.
+//
+//   distributed::init();
+//   auto model = make_model();
+//   auto ddp = std::make_shared<distributed::DistributedDataParallel>(model);  // rank 0's weights everywhere
+//   optim::Adam adam(ddp->parameters());
+//   for (auto& [x, y] : sharded_loader) {            // DataLoaderOptions{.num_replicas, .rank}
+//     adam.zero_grad();
+//     loss(ddp->forward(x), y).backward();           // returns with gradients averaged over ranks
+//     adam.step();                                   // identical on every rank
+//   }
+//
+// How the averaging overlaps backward (like PyTorch's DDP and Horovod): parameters are grouped into
+// buckets of about bucket_cap_mb, in reverse registration order (the order backward produces their
+// gradients; the first bucket is capped at 1 MiB so communication starts early). When the last
+// gradient of a bucket is final (a post-accumulate-grad hook on each parameter), the bucket is handed
+// to a communication thread that allreduces it while backward goes on; buckets are reduced in index
+// order on every rank. At the end of backward (an engine callback) the call waits for the remaining
+// buckets; the averaged values are copied back into each parameter's .grad by then.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../nn/module.hpp"
+
+namespace xgrad::distributed {
+
+struct DDPOptions {
+  double bucket_cap_mb = 25;       // bucket size in MiB (the first bucket at most 1 MiB); 0 = one per parameter
+  bool broadcast_buffers = true;   // re-broadcast rank 0's buffers (e.g. BatchNorm statistics) every forward
+  // Parameters that get no gradient in a backward are reduced as zeros instead of waited for. Without
+  // it, such a parameter makes backward throw an error naming it (never a hang).
+  bool find_unused_parameters = false;
+};
+
+class Reducer;  // the bucketing machinery (ddp.cpp)
+
+class DistributedDataParallel : public nn::Module {
+ public:
+  // Registers `module` as the child "module" (parameter names "module.fc1.weight" as in PyTorch) and
+  // broadcasts rank 0's parameters and buffers to every rank.
+  explicit DistributedDataParallel(std::shared_ptr<nn::Module> module, DDPOptions options = {});
+  ~DistributedDataParallel() override;
+
+  Tensor forward(const Tensor& input) override;
+  const std::shared_ptr<nn::Module>& module() const noexcept { return module_; }
+  const DDPOptions& options() const noexcept { return options_; }
+
+  // While a guard lives, backward only accumulates gradients locally (gradient accumulation); the
+  // first backward after it ends averages the accumulated gradients.
+  class NoSyncGuard {
+   public:
+    explicit NoSyncGuard(DistributedDataParallel& ddp);
+    ~NoSyncGuard();
+    NoSyncGuard(const NoSyncGuard&) = delete;
+    NoSyncGuard& operator=(const NoSyncGuard&) = delete;
+
+   private:
+    DistributedDataParallel& ddp_;
+    bool previous_;
+  };
+  [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(*this); }
+
+  // The buckets as parameter names (of the wrapped module), in reduction order.
+  std::vector<std::vector<std::string>> bucket_parameter_names() const;
+
+  // Timings of the last synchronised backward, for benchmarks and the trace.
+  struct StepStats {
+    double backward_seconds = 0;   // first gradient ready -> every gradient computed
+    double allreduce_seconds = 0;  // time buckets spent in allreduce (summed)
+    double hidden_seconds = 0;     // the part of it that ran while backward was still computing
+    double wait_seconds = 0;       // time backward waited for communication after computing
+  };
+  const StepStats& last_step_stats() const;
+
+ private:
+  std::shared_ptr<nn::Module> module_;
+  DDPOptions options_;
+  std::unique_ptr<Reducer> reducer_;
+  bool sync_ = true;
+};
+
+}  // namespace xgrad::distributed
