@@ -29,6 +29,9 @@ class DataLoader {
   // Starts a new epoch: with shuffle, draws that epoch's order. Each call advances the epoch.
   Iterator begin();
   Iterator end();
+  // Starts a new epoch exactly like begin(), but at batch `first` (<= size()): resumes an epoch
+  // part-way, e.g. from a checkpoint, without materialising the skipped batches.
+  Iterator begin_at(std::size_t first);
 
   std::size_t size() const noexcept;  // batches per epoch
   const TensorDataset& dataset() const noexcept { return dataset_; }
