@@ -41,7 +41,8 @@ class Callback {
   // Called once when fit starts (also when it resumes from a checkpoint: the callback's state is
   // then loaded right after this call).
   virtual void on_train_begin() {}
-  // `epoch` counts from 1, like EpochMetrics::epoch.
+  // `epoch` counts from 1, like EpochMetrics::epoch. Not called again for an epoch that fit resumes
+  // part-way from a checkpoint (it was called before the interruption).
   virtual void on_epoch_begin(int /*epoch*/) {}
   // After each optimizer step: `step` is the number of steps since training began (1, 2, ...,
   // continuing across epochs), `loss` the batch's loss.
