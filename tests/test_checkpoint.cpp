@@ -310,3 +310,33 @@ TEST_CASE("fit: checkpoint options are checked") {
   CHECK_THROWS_WITH_AS(fit(model, sgd, loss, loader, {.epochs = 1, .verbose = false, .checkpoint_every_steps = -2}),
                        "fit: checkpoint_every_steps must be >= 0, got -2", Error);
 }
+
+TEST_CASE("checkpoint: a dtype or name mismatch with the model names the field") {
+  const fs::path dir = fresh_dir("dtype");
+  manual_seed(5);
+  data::DataLoader loader(data::TensorDataset(randn({4, 2}), randn({4, 1})), {.batch_size = 2});
+  nn::MSELoss loss;
+  {
+    auto model = std::make_shared<nn::Linear>(2, 1);
+    optim::SGD sgd(model->parameters(), {.lr = 0.1});
+    fit(model, sgd, loss, loader, {.epochs = 1, .verbose = false, .checkpoint_dir = dir.string()});
+  }
+  const std::string file = detail::list_checkpoints(dir.string()).at(0);
+  {
+    auto model = std::make_shared<nn::Linear>(2, 1);
+    model->to(kFloat64);
+    optim::SGD sgd(model->parameters(), {.lr = 0.1});
+    const std::string expected =
+        "checkpoint '" + file + "': field 'model.weight': dtype float32 in the file but float64 in the model";
+    CHECK_THROWS_WITH_AS(fit(model, sgd, loss, loader, {.epochs = 2, .verbose = false, .checkpoint_dir = dir.string()}),
+                         doctest::Contains(expected.c_str()), Error);
+  }
+  {
+    auto model = std::make_shared<nn::Linear>(2, 1, false);  // no bias
+    optim::SGD sgd(model->parameters(), {.lr = 0.1});
+    const std::string expected = "checkpoint '" + file + "': field 'model.bias': not in the model";
+    CHECK_THROWS_WITH_AS(fit(model, sgd, loss, loader, {.epochs = 2, .verbose = false, .checkpoint_dir = dir.string()}),
+                         doctest::Contains(expected.c_str()), Error);
+  }
+  fs::remove_all(dir);
+}
