@@ -155,7 +155,8 @@ void restore(const CheckpointContent& c, const std::string& path, nn::Module& mo
       bad("model." + name, "shape ", shape_str(t.shape()), " in the file but ", shape_str(mine.shape()), " in the model");
   }
   if (c.model.size() != current.size())
-    for (const auto& [name, t] : current) {
+    for (const auto& entry : current) {
+      const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture one
       const bool saved = std::any_of(c.model.begin(), c.model.end(), [&](const auto& e) { return e.first == name; });
       if (!saved) bad("model." + name, "missing from the file");
     }
