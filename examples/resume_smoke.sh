@@ -11,7 +11,10 @@ args="--epochs 2 --limit 2000 --hidden 32 --batch-size 50 --checkpoint-every 7"
 
 "$bin" $args --checkpoint-dir "$work/ref" --model-out "$work/ref.safetensors" --metrics-out "$work/ref.csv" >/dev/null
 
-"$bin" $args --checkpoint-dir "$work/run" --model-out "$work/run.safetensors" --metrics-out "$work/run.csv" \
+# The first run's checkpoint writes are slowed down (xgrad's fault-injection hook) so that it is
+# surely still running when the kill comes.
+XGRAD_FAULT_WRITE_PAUSE_US=20000 \
+  "$bin" $args --checkpoint-dir "$work/run" --model-out "$work/run.safetensors" --metrics-out "$work/run.csv" \
   >"$work/first.log" 2>&1 &
 pid=$!
 # Kill as soon as the first checkpoint is on disk (or give up after 60 s).
