@@ -126,6 +126,13 @@ TEST_CASE("EarlyStopping: a missing metric is skipped, bad options are errors") 
   es.on_train_begin();
   CHECK(feed(es, {kNaN, kNaN}) == std::vector<bool>{false, false});
   CHECK(es.wait() == 0);
+  // A NaN training loss is a value (the run diverged): no improvement, as NaN < best is false.
+  EarlyStopping on_loss({.monitor = "loss"});
+  on_loss.on_train_begin();
+  EpochMetrics diverged = metrics(2, 1.0);
+  diverged.loss = kNaN;
+  CHECK_FALSE(on_loss.on_epoch_end(1, metrics(1, 1.0)));
+  CHECK(on_loss.on_epoch_end(2, diverged));
   CHECK_THROWS_WITH_AS(EarlyStopping({.monitor = "val_los"}), doctest::Contains("unknown monitor 'val_los'"), Error);
   CHECK_THROWS_WITH_AS(EarlyStopping({.mode = "up"}), doctest::Contains("mode"), Error);
   CHECK_THROWS_WITH_AS(EarlyStopping({.patience = -1}), doctest::Contains("patience"), Error);

@@ -45,11 +45,21 @@ bool maximizes(const char* who, const std::string& monitor, const std::string& m
   fail(who, ": mode must be \"auto\", \"min\" or \"max\", got \"", mode, "\"");
 }
 
+// Whether the monitored value is absent from this epoch (Keras: the key is missing from the logs)
+// rather than a real NaN: fit reports NaN for accuracies that do not apply and for val_* without
+// validation data (then val_loss and val_accuracy are both NaN). A NaN training loss is real (the
+// run diverged) and counts as no improvement, as in Keras.
+bool missing(const std::string& monitor, const EpochMetrics& m, double value) {
+  if (!std::isnan(value) || monitor == "loss") return false;
+  if (monitor == "val_loss") return std::isnan(m.val_accuracy);
+  return true;  // an accuracy that does not apply
+}
+
 void warn_missing(const char* who, const std::string& monitor, bool& warned) {
   if (warned) return;
   warned = true;
   std::cerr << "xgrad: warning: " << who << " monitors '" << monitor
-            << "', which is not available (NaN: no validation data?); skipping\n";
+            << "', which fit does not report here (no validation data, or not a classification); skipping\n";
 }
 
 }  // namespace
@@ -78,7 +88,7 @@ void EarlyStopping::on_train_begin() {
 bool EarlyStopping::on_epoch_end(int epoch, const EpochMetrics& metrics) {
   const double current = monitored_value("EarlyStopping", options_.monitor, metrics);
   const int keras_epoch = epoch - 1;  // Keras counts epochs from 0
-  if (std::isnan(current)) {
+  if (missing(options_.monitor, metrics, current)) {
     warn_missing("EarlyStopping", options_.monitor, warned_);
     return false;
   }
@@ -181,7 +191,7 @@ bool ModelCheckpoint::on_epoch_end(int epoch, const EpochMetrics& metrics) {
   if (model() == nullptr) fail("ModelCheckpoint: no model (fit sets it)");
   if (options_.save_best_only) {
     const double current = monitored_value("ModelCheckpoint", options_.monitor, metrics);
-    if (std::isnan(current)) {
+    if (missing(options_.monitor, metrics, current)) {
       std::cerr << "xgrad: warning: ModelCheckpoint can save best only with '" << options_.monitor
                 << "' available; skipping\n";
       return false;
@@ -227,7 +237,7 @@ void ReduceLROnPlateau::on_train_begin() {
 
 bool ReduceLROnPlateau::on_epoch_end(int, const EpochMetrics& metrics) {
   const double current = monitored_value("ReduceLROnPlateau", options_.monitor, metrics);
-  if (std::isnan(current)) {
+  if (missing(options_.monitor, metrics, current)) {
     warn_missing("ReduceLROnPlateau", options_.monitor, warned_);
     return false;
   }
