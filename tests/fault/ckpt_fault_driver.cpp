@@ -5,9 +5,10 @@
 //       checkpoint directory, SIGKILLing it at random instants and restarting it, N times; a run
 //       that completes before its kill is compared and the directory started afresh. Finally the
 //       run is completed and its parameters and metrics are compared bitwise with the reference.
+//       Every other kill, after its random delay, waits for a checkpoint write to be in progress.
 //       The child's checkpoint writer sleeps P µs after every chunk (XGRAD_FAULT_WRITE_PAUSE_US),
-//       so that many kills land inside a write; a kill found a write in progress when the
-//       checkpoint's temporary file exists. Exit status 0 only if every comparison is bitwise equal.
+//       widening the window of a write; a kill found a write in progress when the checkpoint's
+//       temporary file exists after it. Exit status 0 only if every comparison is bitwise equal.
 //   ckpt_fault_driver train DIR OUT
 //       the training itself: fit with checkpoints in DIR, then the final parameters and History
 //       (without the seconds) to OUT.
@@ -145,13 +146,17 @@ int drive(int kills, unsigned seed, unsigned pause_us) {
     const pid_t pid = spawn(run_dir.string(), run_out.string(), pause_us);
     ++restarts;
     const auto start = Clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+    // Every other kill waits, after its random delay, for a checkpoint write to be in progress
+    // (its temporary file exists), so that writes are hit whatever the timing of the machine.
+    const bool aim_at_write = killed % 2 == 1;
     bool done = false;
-    while (std::chrono::duration<double>(Clock::now() - start).count() < delay) {
+    while (elapsed() < delay || (aim_at_write && !write_in_progress(run_dir) && elapsed() < 2 * full + 1)) {
       if (waitpid(pid, &status, WNOHANG) == pid) {
         done = true;
         break;
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      std::this_thread::sleep_for(std::chrono::microseconds(aim_at_write && elapsed() >= delay ? 50 : 200));
     }
     if (done) {
       if (!exited_cleanly(status)) {
@@ -168,8 +173,9 @@ int drive(int kills, unsigned seed, unsigned pause_us) {
     ++killed;
     const bool in_write = write_in_progress(run_dir);
     inside += in_write;
-    instants.push_back(delay);
-    std::printf("kill %2d at %.3f s%s\n", killed, delay, in_write ? " (inside a checkpoint write)" : "");
+    const double instant = elapsed();
+    instants.push_back(instant);
+    std::printf("kill %2d at %.3f s%s\n", killed, instant, in_write ? " (inside a checkpoint write)" : "");
   }
   waitpid(spawn(run_dir.string(), run_out.string(), pause_us), &status, 0);
   if (!exited_cleanly(status)) {
