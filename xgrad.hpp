@@ -16,4 +16,5 @@
 #include "data/data.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"
+#include "train/callbacks.hpp"
 #include "train/fit.hpp"

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/op_support.hpp"
+#include "detail/safetensors_header.hpp"
 
 namespace xgrad {
 
@@ -205,6 +206,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     ::unlink(tmp.c_str());
     detail::fail("save_safetensors: cannot rename '", tmp, "' to '", path, "': ", std::strerror(err));
   }
+}
+
+std::string detail::safetensors_header(const NamedTensors& tensors,
+                                      const std::map<std::string, std::string>& metadata) {
+  check_tensors("(header)", tensors);
+  return build_header(tensors, metadata);
 }
 
 NamedTensors load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {

@@ -58,10 +58,14 @@ std::vector<std::size_t> DataLoader::order_for_epoch(std::uint64_t k) const {
   return shard;
 }
 
-DataLoader::Iterator DataLoader::begin() {
+DataLoader::Iterator DataLoader::begin() { return begin_at(0); }
+
+DataLoader::Iterator DataLoader::begin_at(std::size_t first) {
+  if (first > size())
+    xgrad::detail::fail("DataLoader::begin_at: batch ", first, " out of range for ", size(), " batches");
   if (uses_order()) order_ = order_for_epoch(epoch_);
   ++epoch_;
-  return Iterator(this, 0);
+  return Iterator(this, first);
 }
 
 DataLoader::Iterator DataLoader::end() { return Iterator(nullptr, size()); }

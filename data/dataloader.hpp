@@ -35,6 +35,9 @@ class DataLoader {
   // Starts a new epoch: with shuffle, draws that epoch's order. Each call advances the epoch.
   Iterator begin();
   Iterator end();
+  // Starts a new epoch exactly like begin(), but at batch `first` (<= size()): resumes an epoch
+  // part-way, e.g. from a checkpoint, without materialising the skipped batches.
+  Iterator begin_at(std::size_t first);
 
   std::size_t size() const noexcept;  // batches per epoch
   std::size_t num_samples() const noexcept;  // samples per epoch: this rank's share of the dataset

@@ -8,7 +8,10 @@
 // Usage: train_fashion_mnist [--epochs 10] [--batch-size 128] [--lr 1e-3] [--hidden 256,256]
 //                            [--seed 0] [--threads 1] [--data DIR] [--limit N]
 //                            [--model-out model.safetensors] [--metrics-out metrics.csv]
-//                            [--min-accuracy F]
+//                            [--min-accuracy F] [--checkpoint-dir DIR] [--checkpoint-every N]
+// --checkpoint-dir DIR writes a checkpoint after every epoch (and every N steps with
+// --checkpoint-every N) and, when DIR already holds one, resumes from it: run the same command again
+// after a crash or a kill and training continues where it stopped, to the same final weights.
 // --limit N trains on the first N training images only (for quick runs); --min-accuracy makes the
 // program fail when the final test accuracy is below F (used by the slow test).
 //
@@ -42,6 +45,8 @@ struct Options {
   std::string model_out = "model.safetensors";
   std::string metrics_out = "metrics.csv";
   double min_accuracy = 0;
+  std::string checkpoint_dir;
+  std::int64_t checkpoint_every = 0;
 };
 
 Options parse(int argc, char** argv) {
@@ -52,7 +57,8 @@ Options parse(int argc, char** argv) {
       std::printf(
           "usage: train_fashion_mnist [--epochs 10] [--batch-size 128] [--lr 1e-3] [--hidden 256,256] [--seed 0]\n"
           "                           [--threads 1] [--data DIR] [--limit N] [--model-out model.safetensors]\n"
-          "                           [--metrics-out metrics.csv] [--min-accuracy F]\n");
+          "                           [--metrics-out metrics.csv] [--min-accuracy F] [--checkpoint-dir DIR]\n"
+          "                           [--checkpoint-every N]\n");
       std::exit(0);
     }
     if (i + 1 >= argc) throw Error("missing value after " + flag);
@@ -67,6 +73,8 @@ Options parse(int argc, char** argv) {
     else if (flag == "--model-out") o.model_out = value;
     else if (flag == "--metrics-out") o.metrics_out = value;
     else if (flag == "--min-accuracy") o.min_accuracy = std::stod(value);
+    else if (flag == "--checkpoint-dir") o.checkpoint_dir = value;
+    else if (flag == "--checkpoint-every") o.checkpoint_every = std::stoll(value);
     else if (flag == "--hidden") {
       o.hidden.clear();
       std::stringstream ss(value);
@@ -135,7 +143,18 @@ int run(const Options& o, const Place& place) {
   // Each rank evaluates its share of the test set; fit and evaluate average over all of them.
   data::DataLoader test_loader(split.test, {.batch_size = 1000, .num_replicas = place.world, .rank = place.rank});
 
-  History history = fit(*trained, adam, loss, train_loader, {.epochs = o.epochs, .validation = &test_loader});
+  if (!o.checkpoint_dir.empty()) {
+    if (place.world > 1) {  // checkpoints hold one process's state (see train/checkpoint.hpp)
+      say("--checkpoint-dir is for single-process runs; drop it under mpirun\n");
+      return 2;
+    }
+    std::printf("checkpoints in %s (resuming from the newest if there is one)\n", o.checkpoint_dir.c_str());
+  }
+  History history = fit(*trained, adam, loss, train_loader,
+                        {.epochs = o.epochs,
+                         .validation = &test_loader,
+                         .checkpoint_dir = o.checkpoint_dir,
+                         .checkpoint_every_steps = o.checkpoint_every});
   if (place.main()) history.to_csv(o.metrics_out);
 
   Metrics test = evaluate(*trained, loss, test_loader);

@@ -147,5 +147,35 @@ int main(int argc, char** argv) {
     save_state(opt, ps, 3, "rmsprop_momentum");
   }
   fs::remove(tmp);
+
+  // ---- fit's checkpoints: the run fuzz_checkpoint.cpp loads into (Linear(2, 3), SGD with momentum,
+  // StepLR, EarlyStopping with restore_best_weights), one mid-epoch and one at an epoch's end; the
+  // first byte is the mode (0 checks the CRC, 1 skips it), as in the target.
+  {
+    const fs::path dir = fs::temp_directory_path() / "xgrad_make_seeds_checkpoints";
+    fs::remove_all(dir);
+    manual_seed(2);
+    data::DataLoader loader(data::TensorDataset(randn({6, 2}), tensor({0, 1, 2, 0, 1, 2})),
+                            {.batch_size = 2, .shuffle = true, .seed = 3});
+    auto model = std::make_shared<nn::Linear>(2, 3);
+    optim::SGD sgd(model->parameters(), {.lr = 0.1, .momentum = 0.9});
+    optim::StepLR step(sgd, 2, 0.5);
+    auto stop = std::make_shared<EarlyStopping>(EarlyStoppingOptions{.monitor = "loss", .patience = 2,
+                                                                     .restore_best_weights = true});
+    nn::CrossEntropyLoss loss;
+    fit(model, sgd, loss, loader,
+        {.epochs = 2, .verbose = false, .scheduler = &step, .callbacks = {stop}, .checkpoint_dir = dir.string(),
+         .checkpoint_every_steps = 4});
+    // Kept: after step 4 (mid-epoch 2) and step 6 (end of epoch 2).
+    for (const fs::path& file : {dir / "ckpt-000000000004.safetensors", dir / "ckpt-000000000006.safetensors"}) {
+      const Bytes content = read(file);
+      for (unsigned char mode : {0, 1}) {
+        Bytes bytes{mode};
+        bytes.insert(bytes.end(), content.begin(), content.end());
+        write(root / "checkpoint" / (file.stem().string() + "_mode" + std::to_string(mode) + ".seed"), bytes);
+      }
+    }
+    fs::remove_all(dir);
+  }
   return 0;
 }

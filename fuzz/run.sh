@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-asan}
 SECONDS_EACH=${2:-60}
-TARGETS=${FUZZ_TARGETS:-"safetensors idx idx_gz csv optim_state"}
+TARGETS=${FUZZ_TARGETS:-"safetensors idx idx_gz csv optim_state checkpoint"}
 
 status=0
 mkdir -p "$BUILD/fuzz-artifacts"

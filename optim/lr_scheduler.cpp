@@ -2,10 +2,14 @@
 // values agree with torch's to the last bit).
 #include "lr_scheduler.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <map>
 #include <numbers>
 
 #include "../autograd/error.hpp"
+#include "../autograd/ops.hpp"
 
 // Python's arithmetic exactly: no multiply-add fused by the compiler.
 #pragma GCC optimize("fp-contract=off")
@@ -36,6 +40,42 @@ void LRScheduler::step() {
     throw;
   }
   last_lr_ = optimizer_.lr();
+}
+
+namespace {
+
+const char* const kSchedulerFields[] = {"last_epoch", "_step_count", "base_lr", "last_lr"};
+
+}  // namespace
+
+StateDict LRScheduler::state_dict() const {
+  return {{"last_epoch", tensor(static_cast<double>(last_epoch_), kFloat64)},
+          {"_step_count", tensor(static_cast<double>(step_count_), kFloat64)},
+          {"base_lr", tensor(base_lr_, kFloat64)},
+          {"last_lr", tensor(last_lr_, kFloat64)}};
+}
+
+void LRScheduler::load_state_dict(const StateDict& state) {
+  std::map<std::string, double> values;
+  for (const auto& [name, t] : state) {
+    if (std::find(std::begin(kSchedulerFields), std::end(kSchedulerFields), name) == std::end(kSchedulerFields))
+      fail("LRScheduler::load_state_dict: unknown entry '", name, "'");
+    if (!t.defined() || t.numel() != 1)
+      fail("LRScheduler::load_state_dict: entry '", name, "' must hold one value, got ",
+           t.defined() ? shape_str(t.shape()) : std::string("undefined"));
+    values[name] = t.item();
+  }
+  for (const char* name : kSchedulerFields)
+    if (!values.count(name)) fail("LRScheduler::load_state_dict: missing entry '", name, "'");
+  for (const char* name : {"last_epoch", "_step_count"}) {
+    const double v = values[name];
+    if (!(v >= -1 && v <= 9.0e15 && v == std::floor(v)))
+      fail("LRScheduler::load_state_dict: entry '", name, "' must be an integer >= -1, got ", v);
+  }
+  last_epoch_ = static_cast<std::int64_t>(values["last_epoch"]);
+  step_count_ = static_cast<std::int64_t>(values["_step_count"]);
+  base_lr_ = values["base_lr"];
+  last_lr_ = values["last_lr"];
 }
 
 // ---- StepLR ----------------------------------------------------------------------------------------

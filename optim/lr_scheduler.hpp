@@ -25,6 +25,14 @@ class LRScheduler {
   double base_lr() const noexcept { return base_lr_; }
   Optimizer& optimizer() noexcept { return optimizer_; }
 
+  // The scheduler's progress as float64 0-d tensors, PyTorch's names: "last_epoch", "_step_count",
+  // "base_lr", "last_lr" (the hyper-parameters given to the constructor are not state). Like
+  // PyTorch's, loading does not touch the optimizer: its own state dict carries the learning rate.
+  StateDict state_dict() const;
+  // Validates every entry first (missing, unknown, misshaped or non-integral counts are named in the
+  // Error) and changes nothing when it throws.
+  void load_state_dict(const StateDict& state);
+
  protected:
   explicit LRScheduler(Optimizer& optimizer);
   // PyTorch's constructor-time step (epoch 0); derived constructors call it last.

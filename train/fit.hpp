@@ -9,6 +9,7 @@
 #pragma once
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <limits>
@@ -27,7 +28,9 @@ class Module;
 }
 namespace optim {
 class Optimizer;
-}
+class LRScheduler;
+}  // namespace optim
+class Callback;  // train/callbacks.hpp
 
 // The metrics of one epoch. A metric that does not apply is NaN: val_* without validation data,
 // accuracy when the outputs and targets are not a classification (see fit).
@@ -60,6 +63,12 @@ struct FitOptions {
   int epochs = 10;
   data::DataLoader* validation = nullptr;  // evaluated after every epoch when set
   bool verbose = true;  // progress bar on a terminal, one line per epoch otherwise
+  optim::LRScheduler* scheduler = nullptr;  // stepped once after every epoch (after the callbacks)
+  std::vector<std::shared_ptr<Callback>> callbacks = {};
+  // When set, a checkpoint after every epoch (and every checkpoint_every_steps optimizer steps) and
+  // a resume from the newest complete checkpoint found there: see train/checkpoint.hpp.
+  std::string checkpoint_dir = "";
+  std::int64_t checkpoint_every_steps = 0;
 };
 
 namespace detail {
