@@ -106,21 +106,6 @@ FitCollective& installed_collective() {
   return collective;
 }
 
-std::size_t samples_in(const Tensor& input) { return input.dim() == 0 ? 1 : input.shape()[0]; }
-
-double scalar_loss(const char* fn, const Tensor& loss) {
-  if (!loss.defined() || loss.numel() != 1)
-    fail(fn, ": the loss must be a single value (use Reduction::Mean or Sum), got shape ",
-         loss.defined() ? shape_str(loss.shape()) : std::string("undefined"));
-  return loss.item();
-}
-
-void check_loader(const char* fn, const char* which, const data::DataLoader& loader) {
-  if (loader.size() == 0)
-    fail(fn, ": the ", which, " loader yields no batches (", loader.dataset().size(), " samples, batch_size ",
-         loader.options().batch_size, loader.options().drop_last ? ", drop_last" : "", ")");
-}
-
 }  // namespace
 
 bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
