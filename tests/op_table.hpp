@@ -7,6 +7,9 @@
 // Adding an op = its source file, one entry here (in the family's op_table_<family>.cpp) and its own
 // value tests. Adding a check (a column) = one value of `Check`, one TEST_CASE in test_op_table.cpp,
 // and a `skip` reason on the entries it cannot apply to.
+//
+// Lambdas here capture structured bindings by init-capture (`[f = f]`): the sanitizer build's clang 14
+// cannot capture a structured binding by name.
 #pragma once
 #include <cstddef>
 #include <functional>

@@ -86,9 +86,9 @@ void add_arithmetic_ops(std::vector<OpInfo>& table) {
   for (const auto& [name, f, fs] : cmps) {
     OpInfo op{std::string(name) + "(Tensor, Tensor)", name, two(f), cmp_samples, binary_empty()};
     table.push_back(not_differentiable(op, "a comparison: piecewise constant, no gradient (as in PyTorch)"));
-    OpInfo ops{std::string(name) + "(Tensor, double)", name, [fs](const auto& v) { return fs(v[0], 3.0); },
+    OpInfo ops{std::string(name) + "(Tensor, double)", name, [fs = fs](const auto& v) { return fs(v[0], 3.0); },
                {{"ties [2,3] with 3", {lhs}}, {"0-d with 3", {values({}, {3})}},
-                {"[2,3] with 0.5", {lhs}, [fs](const auto& v) { return fs(v[0], 0.5); }}},
+                {"[2,3] with 0.5", {lhs}, [fs = fs](const auto& v) { return fs(v[0], 0.5); }}},
                unary_empty()};
     table.push_back(not_differentiable(ops, "a comparison: piecewise constant, no gradient (as in PyTorch)"));
   }

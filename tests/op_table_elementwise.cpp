@@ -114,7 +114,7 @@ void add_elementwise_ops(std::vector<OpInfo>& table) {
   for (const auto& [name, f] : {std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>{"maximum", maximum},
                                 std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>{"minimum", minimum}}) {
     const Tensor a = normal({2, 3}), a0 = normal({}), b3 = normal({3}), a57 = normal({5, 7});
-    table.push_back({name + "(Tensor, Tensor)", name, [f](const auto& v) { return f(v[0], v[1]); },
+    table.push_back({name + "(Tensor, Tensor)", name, [f = f](const auto& v) { return f(v[0], v[1]); },
                      {{"same shape", {a, apart(a)}},
                       {"[5,7] (vectorised loops)", {a57, apart(a57)}},
                       {"[2,3] with [3]", {apart(b3.expand({2, 3}).clone()), b3}},

@@ -18,9 +18,9 @@ Tensor e(const Shape& s) { return zeros(s, kFloat64); }
 // input reduces to a 0-d value (Mean: NaN, Sum: 0) or keeps its [0, ...] shape (None).
 OpInfo loss_entry(const std::string& decl, const std::string& name, Loss f, const std::vector<Sample>& base,
                   const std::vector<Tensor>& empty_inputs, const Shape& empty_none_shape) {
-  OpInfo op{decl, name, [f](const auto& v) { return f(v[0], v[1], Reduction::Mean); }, {}, {}};
+  OpInfo op{decl, name, [f = f](const auto& v) { return f(v[0], v[1], Reduction::Mean); }, {}, {}};
   for (const auto& [r, rname] : kReductions) {
-    OpFn fn = [f, r = r](const std::vector<Tensor>& v) { return f(v[0], v[1], r); };
+    OpFn fn = [f = f, r = r](const std::vector<Tensor>& v) { return f(v[0], v[1], r); };
     for (const Sample& s : base) op.samples.push_back({s.name + ", " + rname, s.inputs, fn, s.skip});
     op.empty_samples.push_back({"empty, " + rname, empty_inputs, r == Reduction::None ? empty_none_shape : Shape{}, {}, fn});
   }
@@ -35,7 +35,7 @@ void add_nn_ops(std::vector<OpInfo>& table) {
   for (const auto& [name, f] : {std::pair<std::string, Tensor (*)(const Tensor&, int)>{"softmax", softmax},
                                 std::pair<std::string, Tensor (*)(const Tensor&, int)>{"log_softmax", log_softmax}}) {
     const Tensor x = normal({2, 3, 4});
-    const auto along = [f](int d) { return [f, d](const std::vector<Tensor>& v) { return f(v[0], d); }; };
+    const auto along = [f = f](int d) { return [f = f, d](const std::vector<Tensor>& v) { return f(v[0], d); }; };
     table.push_back({name + "(Tensor, int)", name, along(1),
                      {{"[2,3,4] dim 1", {x}, along(1)},
                       {"[2,3,4] dim -1", {x}, along(-1)},

@@ -78,7 +78,7 @@ void add_reduction_ops(std::vector<OpInfo>& table) {
        {std::tuple<std::string, Tensor (*)(const Tensor&), Tensor (*)(const Tensor&, int, bool)>{"max", max, max},
         std::tuple<std::string, Tensor (*)(const Tensor&), Tensor (*)(const Tensor&, int, bool)>{"min", min, min}}) {
     const double extreme = name == "max" ? 3 : -3;
-    table.push_back({name + "(Tensor)", name, [all](const auto& v) { return all(v[0]); },
+    table.push_back({name + "(Tensor)", name, [all = all](const auto& v) { return all(v[0]); },
                      {{"[2,3]", {normal({2, 3})}},
                       {"0-d", {normal({})}},
                       {"edge: two-way tie", {values({2, 2}, {1, extreme, extreme, 0})}, {},
@@ -86,15 +86,15 @@ void add_reduction_ops(std::vector<OpInfo>& table) {
                      // PyTorch refuses the extreme of nothing.
                      {{"[0,3]", {zeros({0, 3}, kFloat64)}, {}, "cannot reduce an empty tensor"}}});
     OpInfo op{name + "(Tensor, int, bool)", name, {}, dim_samples(along),
-              {{"[0,3] dim 1", {zeros({0, 3}, kFloat64)}, {0}, {}, [along](const auto& v) { return along(v[0], 1, false); }},
+              {{"[0,3] dim 1", {zeros({0, 3}, kFloat64)}, {0}, {}, [along = along](const auto& v) { return along(v[0], 1, false); }},
                {"[0,3] dim -1 keepdim", {zeros({0, 3}, kFloat64)}, {0, 1}, {},
-                [along](const auto& v) { return along(v[0], -1, true); }},
+                [along = along](const auto& v) { return along(v[0], -1, true); }},
                // PyTorch refuses to reduce over an empty dim.
                {"[0,3] dim 0", {zeros({0, 3}, kFloat64)}, {}, "cannot reduce over dimension 0 of size 0",
-                [along](const auto& v) { return along(v[0], 0, false); }}}};
+                [along = along](const auto& v) { return along(v[0], 0, false); }}}};
     // A tie along dim: the gradient goes to the first occurrence (PyTorch's choice), a kink.
     op.samples.push_back({"edge: tie along dim 1", {values({2, 2}, {extreme, extreme, 0, 1})},
-                          [along](const auto& v) { return along(v[0], 1, false); },
+                          [along = along](const auto& v) { return along(v[0], 1, false); },
                           {{Check::Gradcheck, kink}, {Check::Gradgradcheck, kink}}});
     table.push_back(std::move(op));
   }
@@ -102,14 +102,14 @@ void add_reduction_ops(std::vector<OpInfo>& table) {
   for (const auto& [name, all, along] :
        {std::tuple<std::string, Tensor (*)(const Tensor&), Tensor (*)(const Tensor&, int, bool)>{"argmax", argmax, argmax},
         std::tuple<std::string, Tensor (*)(const Tensor&), Tensor (*)(const Tensor&, int, bool)>{"argmin", argmin, argmin}}) {
-    OpInfo a{name + "(Tensor)", name, [all](const auto& v) { return all(v[0]); },
+    OpInfo a{name + "(Tensor)", name, [all = all](const auto& v) { return all(v[0]); },
              {{"[2,3]", {normal({2, 3})}}, {"0-d", {normal({})}}, {"edge: ties", {values({2, 2}, {1, 1, 1, 1})}}},
              {{"[0,3]", {zeros({0, 3}, kFloat64)}, {}, "cannot reduce an empty tensor"}}};
     table.push_back(not_differentiable(a, "indices: piecewise constant, no gradient"));
     OpInfo d{name + "(Tensor, int, bool)", name, {}, dim_samples(along),
-             {{"[0,3] dim 1", {zeros({0, 3}, kFloat64)}, {0}, {}, [along](const auto& v) { return along(v[0], 1, false); }},
+             {{"[0,3] dim 1", {zeros({0, 3}, kFloat64)}, {0}, {}, [along = along](const auto& v) { return along(v[0], 1, false); }},
               {"[0,3] dim 0", {zeros({0, 3}, kFloat64)}, {}, "of size 0",
-               [along](const auto& v) { return along(v[0], 0, false); }}}};
+               [along = along](const auto& v) { return along(v[0], 0, false); }}}};
     table.push_back(not_differentiable(d, "indices: piecewise constant, no gradient"));
   }
 

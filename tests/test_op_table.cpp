@@ -119,7 +119,7 @@ TEST_CASE("op table: every entry has samples, a reason for each check it skips, 
       CHECK((s.fn || op.fn));
       CHECK_FALSE(s.inputs.empty());
     }
-    for (const auto& [check, why] : op.skip) CHECK_MESSAGE(!why.empty(), check_name(check));
+    for (const auto& skipped : op.skip) CHECK_MESSAGE(!skipped.second.empty(), check_name(skipped.first));
     // Every op says what it does on 0-element inputs, unless it says why not.
     if (op.applies(Check::Empty)) CHECK_FALSE(op.empty_samples.empty());
     samples += op.samples.size();
