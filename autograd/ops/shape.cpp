@@ -244,7 +244,9 @@ Tensor gather_strided(const Tensor& t, const Shape& out_shape, std::ptrdiff_t of
   return dispatch(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> out = empty_array<T>(out_shape);
-    strided_copy(arr<T>(t).data() + offset, out.data(), out_shape, src_strides, contiguous_strides(out_shape));
+    // Nothing to copy from a 0-element source (its data pointer may be null: no offset into it).
+    if (out.size() > 0)
+      strided_copy(arr<T>(t).data() + offset, out.data(), out_shape, src_strides, contiguous_strides(out_shape));
     return make_tensor(std::move(out));
   });
 }
