@@ -2,7 +2,7 @@
 //
 // unfold and fold are linear and adjoint to each other, and so are pad and its scatter-add: each
 // one's backward is the other, which makes every op here differentiable any number of times.
-// conv2d is unfold followed by one GEMM per sample and group (mm, transposes as flags), so its
+// conv2d is im2col of the whole batch followed by one GEMM per group (mm, transposes as flags), so its
 // backward is the one PyTorch uses: the input gradient is a transposed convolution (mm with Wᵀ then
 // fold), the weight gradient a convolution of input and output gradient (mm of the gradient with the
 // columns, summed over the batch) — all Tensor ops, so create_graph differentiates through them.
@@ -56,10 +56,11 @@ Im2col make_im2col(const char* op, const Shape& x, Size2 kernel, const UnfoldArg
   return g;
 }
 
-// cols[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh + i·dh - ph, ow·sw + j·dw - pw] (0 outside), per sample.
+// cols[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh + i·dh - ph, ow·sw + j·dw - pw] (0 outside), for one
+// sample; consecutive rows of cols are `ld` elements apart.
 template <class T>
-void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g) {
-  const std::size_t L = g.cols();
+void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::size_t ld) {
+  const std::size_t L = ld;
   for (std::size_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -93,8 +94,8 @@ void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g) {
 
 // The adjoint: x[c, h, w] += cols[...] for every position that read it. x must be zeroed first.
 template <class T>
-void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g) {
-  const std::size_t L = g.cols();
+void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
+  const std::size_t L = ld;
   for (std::size_t c = 0; c < g.c; ++c) {
     T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -116,49 +117,63 @@ void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g) {
   }
 }
 
-Tensor unfold_impl(const Tensor& x, const Im2col& g);
-Tensor fold_impl(const Tensor& cols, const Im2col& g);
+// Two layouts of the columns: per sample, N × (C·kh·kw) × L (F.unfold's), and channel-major,
+// (C·kh·kw) × (N·L), where one GEMM with the weight convolves the whole batch.
+enum class ColLayout { PerSample, ChannelMajor };
+
+Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout);
+Tensor fold_impl(const Tensor& cols, const Im2col& g, ColLayout layout);
 
 struct UnfoldBackward : OpNode {
-  explicit UnfoldBackward(const Im2col& g) : OpNode("Im2ColBackward"), geom(g) {}
+  UnfoldBackward(const Im2col& g, ColLayout l) : OpNode("Im2ColBackward"), geom(g), layout(l) {}
   Im2col geom;
-  TensorList apply(TensorList&& g) override { return {fold_impl(g[0], geom)}; }
+  ColLayout layout;
+  TensorList apply(TensorList&& g) override { return {fold_impl(g[0], geom, layout)}; }
 };
 
 struct FoldBackward : OpNode {
-  explicit FoldBackward(const Im2col& g) : OpNode("Col2ImBackward"), geom(g) {}
+  FoldBackward(const Im2col& g, ColLayout l) : OpNode("Col2ImBackward"), geom(g), layout(l) {}
   Im2col geom;
-  TensorList apply(TensorList&& g) override { return {unfold_impl(g[0], geom)}; }
+  ColLayout layout;
+  TensorList apply(TensorList&& g) override { return {unfold_impl(g[0], geom, layout)}; }
 };
 
-// x: N×C×H×W (contiguous) -> N×(C·kh·kw)×L.
-Tensor unfold_impl(const Tensor& x, const Im2col& g) {
+// Where sample s's columns start and how far apart their rows are.
+std::size_t col_offset(const Im2col& g, ColLayout l, std::size_t s) {
+  return l == ColLayout::PerSample ? s * g.rows() * g.cols() : s * g.cols();
+}
+std::size_t col_ld(const Im2col& g, ColLayout l) { return l == ColLayout::PerSample ? g.cols() : g.n * g.cols(); }
+Shape col_shape(const Im2col& g, ColLayout l) {
+  return l == ColLayout::PerSample ? g.cols_shape() : Shape{g.rows(), g.n * g.cols()};
+}
+
+// x: N×C×H×W (contiguous) -> the columns.
+Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout) {
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    Array<T> o = empty_array<T>(g.cols_shape(), "unfold");
+    Array<T> o = empty_array<T>(col_shape(g, layout), "unfold");
     const T* px = arr<T>(x).data();
-    const std::size_t in_step = g.c * g.h * g.w, out_step = g.rows() * g.cols();
-    for (std::size_t s = 0; s < g.n; ++s) im2col(px + s * in_step, o.data() + s * out_step, g);
+    const std::size_t in_step = g.c * g.h * g.w, ld = col_ld(g, layout);
+    for (std::size_t s = 0; s < g.n; ++s) im2col(px + s * in_step, o.data() + col_offset(g, layout, s), g, ld);
     return make_tensor(std::move(o));
   });
-  record<UnfoldBackward>(out, {&x}, g);
+  record<UnfoldBackward>(out, {&x}, g, layout);
   return out;
 }
 
-Tensor fold_impl(const Tensor& cols, const Im2col& g) {
+Tensor fold_impl(const Tensor& cols, const Im2col& g, ColLayout layout) {
   Tensor out = dispatch(cols.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> o = empty_array<T>(g.input_shape(), "fold");
     std::fill(o.data(), o.data() + o.size(), T(0));
     const T* pc = arr<T>(cols).data();
-    const std::size_t in_step = g.c * g.h * g.w, col_step = g.rows() * g.cols();
-    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + s * col_step, o.data() + s * in_step, g);
+    const std::size_t in_step = g.c * g.h * g.w, ld = col_ld(g, layout);
+    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + col_offset(g, layout, s), o.data() + s * in_step, g, ld);
     return make_tensor(std::move(o));
   });
-  record<FoldBackward>(out, {&cols}, g);
+  record<FoldBackward>(out, {&cols}, g, layout);
   return out;
 }
-
 
 // ---- pad: a gather through one index map per padded dim, and its scatter-add adjoint ----------------
 // The input seen as B × D1 × D2 × D3 (the padded dims last, missing ones of size 1); map_k[o] is the
@@ -342,17 +357,24 @@ Tensor conv_impl(const char* op, const Tensor& input, const Tensor& weight, cons
   const Im2col geom = make_im2col(op, x.shape(), Size2(w4[2], w4[3]), UnfoldArgs{a.dilation, padding, a.stride});
   const auto n = static_cast<std::int64_t>(geom.n), L = static_cast<std::int64_t>(geom.cols());
   const auto G = static_cast<std::int64_t>(g), Og = static_cast<std::int64_t>(o / g),
-             CgK = static_cast<std::int64_t>(geom.rows() / g);
-  Tensor cols = geom.identity() ? reshape(x, {n, static_cast<std::int64_t>(geom.c), L}) : unfold_impl(x, geom);
+             CgK = static_cast<std::int64_t>(geom.rows() / g), O = static_cast<std::int64_t>(o);
+  // The columns of the whole batch side by side, (C·K) × (N·L): one GEMM per group convolves every
+  // sample (a far better GEMM shape than one per sample: L is 49 for a 7×7 map). A 1×1, stride-1,
+  // unpadded kernel reads the input itself, channel-major.
+  Tensor cols = geom.identity()
+                    ? reshape(permute(reshape(x, {n, static_cast<std::int64_t>(geom.c), L}), {1, 0, 2}),
+                              {static_cast<std::int64_t>(geom.c), n * L})
+                    : unfold_impl(x, geom, ColLayout::ChannelMajor);
   Tensor y;
   if (g == 1) {
-    // One GEMM per sample: (O × C·K) · (C·K × L).
-    y = mm(reshape(w, {Og, CgK}), cols);
+    y = mm(reshape(w, {O, CgK}), cols);  // (O × C·K) · (C·K × N·L)
   } else {
-    // Per sample and group: (Og × Cg·K) · (Cg·K × L); the group's rows of the columns are contiguous.
-    y = mm(reshape(w, {G, Og, CgK}), reshape(cols, {n, G, CgK, L}));
+    // Per group (Og × Cg·K) · (Cg·K × N·L); a group's rows of the columns are contiguous.
+    y = mm(reshape(w, {G, Og, CgK}), reshape(cols, {G, CgK, n * L}));
   }
-  y = reshape(y, {n, static_cast<std::int64_t>(o), static_cast<std::int64_t>(geom.oh), static_cast<std::int64_t>(geom.ow)});
+  // (O, N·L) -> (N, O, OH, OW)
+  y = reshape(permute(reshape(y, {O, n, L}), {1, 0, 2}),
+              {n, O, static_cast<std::int64_t>(geom.oh), static_cast<std::int64_t>(geom.ow)});
   if (bias.defined()) y = add(y, reshape(bias, {static_cast<std::int64_t>(o), 1, 1}));
   if (spatial_dims == 1) y = squeeze(y, 2);
   if (!batched) y = squeeze(y, 0);
@@ -380,7 +402,7 @@ Tensor unfold(const Tensor& input, Size2 kernel, const UnfoldArgs& args) {
   const bool batched = s.size() == 4;
   Tensor x = batched ? input : unsqueeze(input, 0);
   const Im2col g = make_im2col(op, x.shape(), kernel, args);
-  Tensor out = unfold_impl(x, g);
+  Tensor out = unfold_impl(x, g, ColLayout::PerSample);
   return batched ? out : squeeze(out, 0);
 }
 
@@ -401,7 +423,7 @@ Tensor fold(const Tensor& input, Size2 output_size, Size2 kernel, const UnfoldAr
   if (xs[2] != g.cols())
     fail(op, ": input dim 2 of size ", xs[2], " does not match the ", g.oh, "×", g.ow, " = ", g.cols(),
          " kernel positions of output size (", output_size.h, ", ", output_size.w, "); input shape ", shape_str(s));
-  Tensor out = fold_impl(x, g);
+  Tensor out = fold_impl(x, g, ColLayout::PerSample);
   return batched ? out : squeeze(out, 0);
 }
 
