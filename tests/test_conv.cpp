@@ -240,4 +240,10 @@ TEST_CASE("conv and pad errors name the op and the shapes") {
   check_error([&] { F::pad(zeros({3}), {1, 1, 1, 1}); }, {"pad", "[3]"});
   check_error([&] { F::unfold(zeros({4, 4}), 2); }, {"unfold", "[4, 4]"});
   check_error([&] { F::fold(zeros({1, 4, 5}), {3, 3}, 2); }, {"fold", "5", "4 kernel positions"});
+  // Absurd sizes are errors before anything is allocated, never bad_alloc or wrapped-around arithmetic.
+  check_error([&] { F::pad(zeros({1, 1, 3}), {std::int64_t{1} << 40, 0}); }, {"pad", "too large"});
+  check_error([&] { F::pad(zeros({1, 1, 3}), {-5, 0}); }, {"pad", "negative size"});
+  check_error([&] { F::conv2d(x, w, {}, {.stride = std::size_t{1} << 40}); }, {"conv2d", "stride", "too large"});
+  check_error([&] { F::unfold(zeros({1, 1, 4, 4}), 2, {.dilation = std::size_t{1} << 62}); }, {"unfold", "dilation", "too large"});
+  check_error([&] { F::fold(zeros({1, 4, 1}), {std::size_t{1} << 40, 2}, 2); }, {"fold", "output height", "too large"});
 }

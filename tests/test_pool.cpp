@@ -144,4 +144,7 @@ TEST_CASE("pooling errors name the op and the shapes") {
   check_error([] { F::max_pool2d(zeros({1, 1, 4, 4}), 2, {.padding = 2}); }, {"max_pool2d", "padding 2", "half the kernel size 2"});
   check_error([] { F::avg_pool2d(zeros({1, 1, 4, 4}), 0); }, {"avg_pool2d", "positive"});
   check_error([] { F::adaptive_avg_pool2d(zeros({1, 1, 4, 4}), {0, 2}); }, {"adaptive_avg_pool2d", "(0, 2)"});
+  // Absurd sizes are errors before anything is allocated.
+  check_error([] { F::adaptive_avg_pool2d(zeros({1, 1, 4, 4}), {std::size_t{1} << 40, 2}); }, {"adaptive_avg_pool2d", "too large"});
+  check_error([] { F::max_pool2d(zeros({1, 1, 4, 4}), 2, {.stride = Size2(std::size_t{1} << 50)}); }, {"max_pool2d", "stride", "too large"});
 }

@@ -33,12 +33,24 @@ struct Im2col {
   }
 };
 
+// Sizes, strides, paddings and dilations beyond 2^31 are refused up front: no real tensor needs them,
+// and they would overflow the index arithmetic below.
+constexpr std::size_t kMaxSizeArg = std::size_t{1} << 31;
+void check_size_arg(const char* op, const char* what, std::size_t v) {
+  if (v > kMaxSizeArg) fail(op, ": ", what, " ", v, " is too large (at most 2^31)");
+}
+
 // The number of kernel positions along one dim, or an error when the kernel does not fit.
 std::size_t positions(const char* op, const char* dim, std::size_t in, std::size_t k, std::size_t s, std::size_t p,
                       std::size_t d, const Shape& input_shape) {
   if (k == 0 || s == 0 || d == 0)
     fail(op, ": kernel size, stride and dilation must be positive, got kernel ", k, ", stride ", s, ", dilation ", d,
          " along ", dim);
+  check_size_arg(op, "kernel size", k);
+  check_size_arg(op, "stride", s);
+  check_size_arg(op, "padding", p);
+  check_size_arg(op, "dilation", d);
+  check_size_arg(op, "input size", in);
   const std::size_t span = d * (k - 1) + 1;
   if (in + 2 * p < span)
     fail(op, ": the kernel (size ", k, ", dilation ", d, ", effective size ", span, ") is larger than the padded input (",
@@ -355,6 +367,7 @@ Tensor conv_impl(const char* op, const Tensor& input, const Tensor& weight, cons
     }
   }
   const Im2col geom = make_im2col(op, x.shape(), Size2(w4[2], w4[3]), UnfoldArgs{a.dilation, padding, a.stride});
+  check_allocation(op, Shape{geom.rows(), geom.n, geom.cols()}, x.dtype() == kFloat32 ? 4 : 8);
   const auto n = static_cast<std::int64_t>(geom.n), L = static_cast<std::int64_t>(geom.cols());
   const auto G = static_cast<std::int64_t>(g), Og = static_cast<std::int64_t>(o / g),
              CgK = static_cast<std::int64_t>(geom.rows() / g), O = static_cast<std::int64_t>(o);
@@ -402,6 +415,7 @@ Tensor unfold(const Tensor& input, Size2 kernel, const UnfoldArgs& args) {
   const bool batched = s.size() == 4;
   Tensor x = batched ? input : unsqueeze(input, 0);
   const Im2col g = make_im2col(op, x.shape(), kernel, args);
+  check_allocation(op, g.cols_shape(), x.dtype() == kFloat32 ? 4 : 8);
   Tensor out = unfold_impl(x, g, ColLayout::PerSample);
   return batched ? out : squeeze(out, 0);
 }
@@ -419,7 +433,10 @@ Tensor fold(const Tensor& input, Size2 output_size, Size2 kernel, const UnfoldAr
   if (k == 0 || xs[1] % k != 0)
     fail(op, ": input dim 1 of size ", xs[1], " is not divisible by the kernel's ", kernel.h, "×", kernel.w,
          " positions; input shape ", shape_str(s));
+  check_size_arg(op, "output height", output_size.h);
+  check_size_arg(op, "output width", output_size.w);
   const Im2col g = make_im2col(op, Shape{xs[0], xs[1] / k, output_size.h, output_size.w}, kernel, args);
+  check_allocation(op, g.input_shape(), x.dtype() == kFloat32 ? 4 : 8);
   if (xs[2] != g.cols())
     fail(op, ": input dim 2 of size ", xs[2], " does not match the ", g.oh, "×", g.ow, " = ", g.cols(),
          " kernel positions of output size (", output_size.h, ", ", output_size.w, "); input shape ", shape_str(s));
@@ -438,6 +455,20 @@ Tensor pad(const Tensor& input, const std::vector<std::int64_t>& pads, PadMode m
   if (k > 3) fail(op, ": at most 3 dims can be padded, got ", pads.size(), " padding values");
   if (mode != PadMode::Constant && value != 0)
     fail(op, ": a fill value (", value, ") is only used by constant padding, not ", mode_name(mode));
+  // The output shape first, so that an absurd padding is an error before any map is built.
+  Shape out_shape = s;
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t dim = s.size() - k + i, m = s.size() - 1 - dim;
+    for (std::int64_t v : {pads[2 * m], pads[2 * m + 1]})
+      if (v > static_cast<std::int64_t>(kMaxSizeArg) || v < -static_cast<std::int64_t>(kMaxSizeArg))
+        fail(op, ": padding ", v, " of dim ", dim, " is too large (at most 2^31 in magnitude)");
+    const std::int64_t size = static_cast<std::int64_t>(s[dim]) + pads[2 * m] + pads[2 * m + 1];
+    if (size < 0)
+      fail(op, ": padding (", pads[2 * m], ", ", pads[2 * m + 1], ") of dim ", dim, " of size ", s[dim],
+           " gives a negative size; input shape ", shape_str(s));
+    out_shape[dim] = static_cast<std::size_t>(size);
+  }
+  check_allocation(op, out_shape, input.dtype() == kFloat32 ? 4 : 8);
   auto plan = std::make_shared<PadPlan>();
   plan->in_shape = s;
   plan->out_shape = s;
@@ -452,7 +483,6 @@ Tensor pad(const Tensor& input, const std::vector<std::int64_t>& pads, PadMode m
     plan->out[slot] = plan->map[slot].size();
     plan->out_shape[dim] = plan->out[slot];
   }
-  check_allocation(op, plan->out_shape, input.dtype() == kFloat32 ? 4 : 8);
   return pad_gather(input, plan, value);
 }
 

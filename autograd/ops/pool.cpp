@@ -31,12 +31,21 @@ Tensor as_batched(const char* op, const Tensor& input, bool* batched) {
   return *batched ? input : unsqueeze(input, 0);
 }
 
+constexpr std::size_t kMaxSizeArg = std::size_t{1} << 31;
+void check_size_arg(const char* op, const char* what, std::size_t v) {
+  if (v > kMaxSizeArg) fail(op, ": ", what, " ", v, " is too large (at most 2^31)");
+}
+
 // PyTorch's pooling_output_shape, with its checks.
 std::size_t pooled_size(const char* op, const char* dim, std::size_t in, std::size_t k, std::size_t s, std::size_t p,
                         std::size_t d, bool ceil_mode, const Shape& shape) {
   if (k == 0 || s == 0 || d == 0)
     fail(op, ": kernel size, stride and dilation must be positive, got kernel ", k, ", stride ", s, ", dilation ", d,
          " along ", dim);
+  check_size_arg(op, "kernel size", k);
+  check_size_arg(op, "stride", s);
+  check_size_arg(op, "dilation", d);
+  check_size_arg(op, "input size", in);
   if (p > k / 2)
     fail(op, ": padding ", p, " must be at most half the kernel size ", k, " along ", dim);
   const auto num = static_cast<std::int64_t>(in + 2 * p) - static_cast<std::int64_t>(d * (k - 1) + 1) +
@@ -185,6 +194,7 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
   const std::size_t oh = pooled_size(op, "height", s[2], kernel.h, st.h, pd.h, dl.h, args.ceil_mode, input.shape());
   const std::size_t ow = pooled_size(op, "width", s[3], kernel.w, st.w, pd.w, dl.w, args.ceil_mode, input.shape());
   const Shape out_shape{s[0], s[1], oh, ow};
+  check_allocation(op, out_shape, x.dtype() == kFloat32 ? 4 : 8);
   const std::size_t planes = s[0] * s[1], H = s[2], W = s[3];
   auto index = std::make_shared<std::vector<std::int64_t>>(planes * oh * ow);
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
@@ -250,6 +260,9 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
   const Shape s = x.shape();
   if (output_size.h == 0 || output_size.w == 0)
     fail(op, ": output size (", output_size.h, ", ", output_size.w, ") must be positive");
+  check_size_arg(op, "output height", output_size.h);
+  check_size_arg(op, "output width", output_size.w);
+  check_allocation(op, Shape{s[0], s[1], output_size.h, output_size.w}, x.dtype() == kFloat32 ? 4 : 8);
   if ((s[2] == 0 || s[3] == 0) && x.numel() == 0 && s[0] * s[1] != 0)
     fail(op, ": input of shape ", shape_str(input.shape()), " has an empty spatial dim");
   auto plan = std::make_shared<AvgPlan>();
