@@ -138,6 +138,20 @@ TEST_CASE("BatchNorm2d module: train updates running stats and num_batches_track
   check_values(plain(tensor({{1.0, 0.0}, {3.0, 0.0}})), {2, 2}, {-1 / std::sqrt(1 + kEps), 0, 1 / std::sqrt(1 + kEps), 0}, 1e-6);
 }
 
+TEST_CASE("normalisation: 0-element batches give 0-element outputs and gradients, running stats untouched") {
+  Tensor x = zeros({0, 3, 2}, kFloat64);
+  x.requires_grad_();
+  Tensor w = test::param({3}), b = test::param({3});
+  Tensor rm = zeros({3}, kFloat64), rv = ones({3}, kFloat64);
+  Tensor y = F::batch_norm(x, rm, rv, w, b, true) + F::group_norm(x, 3, w, b) + F::layer_norm(x, {3, 2});
+  REQUIRE(y.shape() == Shape{0, 3, 2});
+  y.sum().backward();
+  CHECK(x.grad().shape() == Shape{0, 3, 2});
+  check_values(w.grad(), {3}, {0, 0, 0}, 0);
+  check_values(rm, {3}, {0, 0, 0}, 0);
+  check_values(rv, {3}, {1, 1, 1}, 0);
+}
+
 TEST_CASE("normalisation errors name the op and the shapes") {
   // BatchNorm with a wrong channel count.
   check_error([] { F::batch_norm(zeros({2, 3}), zeros({4}), ones({4})); }, {"batch_norm", "running_mean of shape [4]", "[3]", "[2, 3]"});
