@@ -34,6 +34,14 @@ const char* mode_str(functional::PadMode m) {
   return "?";
 }
 
+// The (before, after) padding of one dim for a non-zero padding_mode: the given size on both sides, or
+// PyTorch's 'same' split (total d·(k-1), the odd element after).
+std::pair<std::int64_t, std::int64_t> mode_padding(bool same, std::size_t size, std::size_t dilation, std::size_t kernel) {
+  if (!same) return {static_cast<std::int64_t>(size), static_cast<std::int64_t>(size)};
+  const auto total = static_cast<std::int64_t>(dilation * (kernel - 1));
+  return {total / 2, total - total / 2};
+}
+
 }  // namespace
 
 Conv1d::Conv1d(std::size_t in, std::size_t out, std::size_t kernel, Conv1dOptions o)
@@ -49,10 +57,10 @@ Conv1d::Conv1d(std::size_t in, std::size_t out, std::size_t kernel, Conv1dOption
 void Conv1d::reset_parameters() { default_init(weight, bias); }
 
 Tensor Conv1d::forward(const Tensor& input) {
-  if (options.padding_mode == functional::PadMode::Constant || options.padding.is_same || options.padding.size == 0)
+  if (options.padding_mode == functional::PadMode::Constant || (!options.padding.is_same && options.padding.size == 0))
     return functional::conv1d(input, weight, bias, {options.stride, options.padding, options.dilation, options.groups});
-  const auto p = static_cast<std::int64_t>(options.padding.size);
-  return functional::conv1d(functional::pad(input, {p, p}, options.padding_mode), weight, bias,
+  const auto [lo, hi] = mode_padding(options.padding.is_same, options.padding.size, options.dilation, kernel_size);
+  return functional::conv1d(functional::pad(input, {lo, hi}, options.padding_mode), weight, bias,
                             {options.stride, 0, options.dilation, options.groups});
 }
 
@@ -83,10 +91,11 @@ void Conv2d::reset_parameters() { default_init(weight, bias); }
 
 Tensor Conv2d::forward(const Tensor& input) {
   const Size2 p = options.padding.size;
-  if (options.padding_mode == functional::PadMode::Constant || options.padding.is_same || (p.h == 0 && p.w == 0))
+  if (options.padding_mode == functional::PadMode::Constant || (!options.padding.is_same && p.h == 0 && p.w == 0))
     return functional::conv2d(input, weight, bias, {options.stride, options.padding, options.dilation, options.groups});
-  const auto ph = static_cast<std::int64_t>(p.h), pw = static_cast<std::int64_t>(p.w);
-  return functional::conv2d(functional::pad(input, {pw, pw, ph, ph}, options.padding_mode), weight, bias,
+  const auto [top, bottom] = mode_padding(options.padding.is_same, p.h, options.dilation.h, kernel_size.h);
+  const auto [left, right] = mode_padding(options.padding.is_same, p.w, options.dilation.w, kernel_size.w);
+  return functional::conv2d(functional::pad(input, {left, right, top, bottom}, options.padding_mode), weight, bias,
                             {options.stride, 0, options.dilation, options.groups});
 }
 

@@ -49,6 +49,15 @@ TEST_CASE("Conv2d and Conv1d: shapes, PyTorch's default init bounds, options") {
   nn::Conv1d r(1, 1, 3, {.padding = 1, .bias = false, .padding_mode = nn::functional::PadMode::Reflect});
   nn::init::ones_(r.weight);
   check_values(r(tensor({1.0, 2.0, 3.0}).reshape({1, 1, 3})), {1, 1, 3}, {5, 6, 7}, 1e-6);
+  // padding same with reflect: PyTorch pads d·(k-1) in total, the odd element after. k = 3: (1, 1), reflect of
+  // [1, 2, 3, 4] is [2, 1, 2, 3, 4, 3], window sums [5, 6, 9, 10]; k = 2: (0, 1), [1, 2, 3, 4, 3] -> [3, 5, 7, 7].
+  Tensor x4 = tensor({1.0, 2.0, 3.0, 4.0}).reshape({1, 1, 4});
+  nn::Conv1d s3(1, 1, 3, {.padding = nn::same, .bias = false, .padding_mode = nn::functional::PadMode::Reflect});
+  nn::init::ones_(s3.weight);
+  check_values(s3(x4), {1, 1, 4}, {5, 6, 9, 10}, 1e-6);
+  nn::Conv2d s2(1, 1, {1, 2}, {.padding = nn::same, .bias = false, .padding_mode = nn::functional::PadMode::Reflect});
+  nn::init::ones_(s2.weight);
+  check_values(s2(x4.reshape({1, 1, 1, 4})), {1, 1, 1, 4}, {3, 5, 7, 7}, 1e-6);
   check_error([] { nn::Conv2d(3, 4, 3, {.groups = 2}); }, {"Conv2d", "groups=2"});
   check_error([] { nn::Conv2d(4, 4, 3, {.stride = 2, .padding = nn::same}); }, {"Conv2d", "'same'"});
   check_error([&] { conv(zeros({2, 3, 5, 5})); }, {"conv2d", "input channels 3", "weight channels 4"});
