@@ -18,7 +18,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path data_dir() { return fs::path(__FILE__).parent_path() / "data"; }
+// tests/data: XGRAD_TEST_DATA_DIR from tests/CMakeLists.txt (an absolute path, whatever the working directory).
+fs::path data_dir() {
+#ifdef XGRAD_TEST_DATA_DIR
+  return fs::path(XGRAD_TEST_DATA_DIR);
+#else
+  return fs::path(__FILE__).parent_path() / "data";
+#endif
+}
 
 // The architecture of make_model() in tests/data/make_torch_cnn.py, module for module.
 std::shared_ptr<nn::Sequential> make_model() {

@@ -16,6 +16,15 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
+// tests/data: XGRAD_TEST_DATA_DIR from tests/CMakeLists.txt (an absolute path, whatever the working directory).
+std::filesystem::path data_dir() {
+#ifdef XGRAD_TEST_DATA_DIR
+  return std::filesystem::path(XGRAD_TEST_DATA_DIR);
+#else
+  return std::filesystem::path(__FILE__).parent_path() / "data";
+#endif
+}
+
 // The C++ side of each case of make_torch_ops_reference.py, same names and arguments.
 std::map<std::string, Fn> cases() {
   const Tensor emb_idx = tensor({{0.0, 3.0, 1.0}, {3.0, 2.0, 2.0}}, kFloat64);
@@ -65,7 +74,7 @@ void check_close(const std::string& what, const Tensor& got, const Tensor& expec
 }  // namespace
 
 TEST_CASE("layer ops match PyTorch: outputs, gradients and second derivatives in float64") {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "data" / "torch_ops_reference.safetensors";
+  const auto path = data_dir() / "torch_ops_reference.safetensors";
   std::map<std::string, Tensor> ref;
   for (auto& [name, t] : load_safetensors(path.string())) ref[name] = t;
   const auto table = cases();
@@ -102,7 +111,7 @@ TEST_CASE("layer ops match PyTorch: outputs, gradients and second derivatives in
 }
 
 TEST_CASE("batch_norm's running statistics match PyTorch's after a training step") {
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "data" / "torch_ops_reference.safetensors";
+  const auto path = data_dir() / "torch_ops_reference.safetensors";
   std::map<std::string, Tensor> ref;
   for (auto& [name, t] : load_safetensors(path.string())) ref[name] = t;
   Tensor rm = zeros({3}, kFloat64), rv = ones({3}, kFloat64);
