@@ -1,10 +1,11 @@
 // The backward engine: collects the nodes reachable from the roots with an explicit stack, counts
 // dependencies, and runs nodes from a ready queue (newest first, like PyTorch) so that each node runs
 // once, after every gradient for it has been summed. No recursion over the graph anywhere.
+// Read execute() (near the end) first: it calls the phases of GraphRun in order.
 #include "engine.hpp"
 
-#include <atomic>
 #include <queue>
+#include <span>
 
 #include "anomaly.hpp"
 #include "detail/op_support.hpp"
@@ -16,6 +17,7 @@ namespace xgrad::autograd {
 
 namespace {
 
+// A (node, output) slot whose gradient autograd::grad returns as its result number input_index.
 struct Capture {
   Node* node;
   std::uint32_t output_nr;
@@ -91,71 +93,55 @@ Tensor root_gradient(const Tensor& root, const Tensor& given, std::size_t i) {
   return ones_like(root);
 }
 
-// Runs the graph. With `captures`, gradients are returned for those (node, output) slots and no leaf
-// .grad is touched; otherwise everything runs and leaves accumulate.
-std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
-                            bool keep_graph, bool create_graph, std::vector<Capture>* captures,
-                            std::size_t num_captures) {
-  if (!grad_roots.empty() && grad_roots.size() != roots.size())
-    detail::fail("backward: got ", grad_roots.size(), " gradients for ", roots.size(), " outputs");
-  std::vector<Tensor> seeds;
-  std::vector<Edge> root_edges;
-  seeds.reserve(roots.size());
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    seeds.push_back(root_gradient(roots[i], grad_roots.empty() ? Tensor() : grad_roots[i], i));
-    root_edges.push_back(gradient_edge(roots[i]));
+// ---- One backward run -------------------------------------------------------------------------
+// The run goes through three phases, each a member below, in the order execute() calls them:
+//   collect  walk the graph below the roots (explicit stack) and count, for each node, the edges
+//            that point at it;
+//   prune    for autograd::grad only: keep just the nodes through which a captured slot is reached;
+//   run      (after seed has put the roots' gradients in place) run each node once every gradient
+//            for it has arrived, newest first from a ready queue.
+// The marks that collect leaves on the nodes are cleared when the run ends, whatever happens.
+class GraphRun {
+ public:
+  // `captures` (empty for backward) are the slots whose gradients autograd::grad returns.
+  explicit GraphRun(std::span<Capture> captures) : captures_(captures) {}
+  ~GraphRun() {
+    for (Node* n : nodes_) n->run_state().visited = false;
   }
+  GraphRun(const GraphRun&) = delete;
+  GraphRun& operator=(const GraphRun&) = delete;
 
-  // 1. Collect reachable nodes and count, for each, the edges that point at it.
-  std::vector<Node*> nodes;
-  GradBuffers buffers;
-  // Whatever happens, leave every node unmarked for the next run.
-  struct ClearMarks {
-    std::vector<Node*>& nodes;
-    ~ClearMarks() {
-      for (Node* n : nodes) n->run_state().visited = false;
-    }
-  } clear_marks{nodes};
-  std::vector<Node*> stack;
-  auto visit = [&](Node* n) {
-    Node::RunState& rs = n->run_state();
-    if (rs.visited) return false;
-    // Grow first, so that push_back cannot throw with the node marked but not listed for unmarking.
-    if (nodes.size() == nodes.capacity()) nodes.reserve(2 * nodes.size() + 64);
-    buffers.add_node(*n);
-    rs.visited = true;
-    rs.position = static_cast<std::uint32_t>(nodes.size());
-    rs.dependencies = 0;
-    rs.needed = captures == nullptr;
-    nodes.push_back(n);
-    return true;
-  };
-  for (const Edge& e : root_edges)
-    if (visit(e.node.get())) stack.push_back(e.node.get());
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (const Edge& e : n->next_edges()) {
-      if (!e.valid()) continue;
-      Node* child = e.node.get();
-      if (visit(child)) stack.push_back(child);
-      child->run_state().dependencies++;
+  // Phase 1: every node reachable from the roots, each listed once, with its dependency count.
+  void collect(const std::vector<Edge>& root_edges) {
+    std::vector<Node*> stack;
+    for (const Edge& e : root_edges)
+      if (visit(e.node.get())) stack.push_back(e.node.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : n->next_edges()) {
+        if (!e.valid()) continue;
+        Node* child = e.node.get();
+        if (visit(child)) stack.push_back(child);
+        child->run_state().dependencies++;
+      }
     }
   }
 
-  // 2. For autograd::grad, run only the nodes through which a captured slot is reachable.
-  if (captures) {
-    for (Capture& c : *captures)
+  // Phase 2 (autograd::grad): a node is needed only if a captured slot is reachable through it, and
+  // leaf accumulators never run (grad touches no .grad). A Kahn order on a copy of the dependency
+  // counts, walked backwards, propagates reachability from the captured nodes up to the roots.
+  void prune_to_captures() {
+    for (Capture& c : captures_)
       if (c.node && !c.node->run_state().visited) c.node = nullptr;  // not in this graph: unused
-    // Kahn order on a copy of the dependency counts, then propagate reachability backwards.
-    std::vector<std::uint32_t> deps(nodes.size());
+    const auto idx = [](Node* n) { return n->run_state().position; };
+    std::vector<std::uint32_t> deps(nodes_.size());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) deps[i] = nodes_[i]->run_state().dependencies;
     std::vector<Node*> order;
-    order.reserve(nodes.size());
-    auto idx = [](Node* n) { return n->run_state().position; };
-    for (std::size_t i = 0; i < nodes.size(); ++i) deps[i] = nodes[i]->run_state().dependencies;
+    order.reserve(nodes_.size());
     std::vector<Node*> ready;
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-      if (deps[i] == 0) ready.push_back(nodes[i]);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (deps[i] == 0) ready.push_back(nodes_[i]);
     while (!ready.empty()) {
       Node* n = ready.back();
       ready.pop_back();
@@ -163,71 +149,125 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
       for (const Edge& e : n->next_edges())
         if (e.valid() && --deps[idx(e.node.get())] == 0) ready.push_back(e.node.get());
     }
-    std::vector<char> reaches(nodes.size(), 0);
-    for (const Capture& c : *captures)
+    std::vector<char> reaches(nodes_.size(), 0);
+    for (const Capture& c : captures_)
       if (c.node) reaches[idx(c.node)] = 1;
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Node* n = *it;
       bool run = false;
       for (const Edge& e : n->next_edges())
         if (e.valid() && reaches[idx(e.node.get())]) run = true;
-      n->run_state().needed = run && dynamic_cast<AccumulateGrad*>(n) == nullptr;
+      n->run_state().needed = run && !n->is_leaf_accumulator();
       if (run) reaches[idx(n)] = 1;
     }
   }
 
-  // 3. Seed the roots' gradients.
-  for (std::size_t i = 0; i < roots.size(); ++i)
-    accumulate_into(buffers, *root_edges[i].node, root_edges[i].input_nr, std::move(seeds[i]));
+  // Phase 3, first step: the gradient given for a root flows into the root's node.
+  void seed(const Edge& root, Tensor&& gradient) {
+    accumulate_into(buffers_, *root.node, root.input_nr, std::move(gradient));
+  }
 
-  // 4. Run nodes as they become ready.
-  std::vector<Tensor> captured(num_captures);
-  std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
-  for (Node* n : nodes)
-    if (n->run_state().dependencies == 0) ready.push(n);
-  AutoGradMode mode(create_graph);
-  TensorList buffer;  // the node's gradients; reused from node to node (apply takes it by reference)
-  while (!ready.empty()) {
-    Node* n = ready.top();
-    ready.pop();
-    Node::RunState& rs = n->run_state();
-    buffer.clear();
-    Tensor* slots = buffers.of(*n);
-    for (std::uint32_t k = 0; k < n->num_outputs(); ++k) buffer.push_back(std::move(slots[k]));
-    run_pre_hooks(*n, buffer);
-    if (captures)
-      for (const Capture& c : *captures)
+  // Phase 3: runs every needed node once, after all its gradients have been summed, and hands its
+  // results on along its edges. Returns the captured gradients (at each capture's input_index).
+  std::vector<Tensor> run(bool keep_graph, bool create_graph) {
+    std::vector<Tensor> captured(captures_.size());
+    std::priority_queue<Node*, std::vector<Node*>, NewestFirst> ready;
+    for (Node* n : nodes_)
+      if (n->run_state().dependencies == 0) ready.push(n);
+    AutoGradMode mode(create_graph);
+    TensorList buffer;  // the node's gradients; reused from node to node (apply takes it by reference)
+    while (!ready.empty()) {
+      Node* n = ready.top();
+      ready.pop();
+      buffer.clear();
+      Tensor* slots = buffers_.of(*n);
+      for (std::uint32_t k = 0; k < n->num_outputs(); ++k) buffer.push_back(std::move(slots[k]));
+      run_pre_hooks(*n, buffer);
+      for (const Capture& c : captures_)
         if (c.node == n && buffer[c.output_nr].defined()) captured[c.input_index] = buffer[c.output_nr];
-
-    if (rs.needed) {
-      bool any = false;
-      for (const Tensor& g : buffer) any = any || g.defined();
-      TensorList outputs;
-      if (any) {
-        {
-          detail::RunningBackwardScope in_backward;  // anomaly mode checks the node's result, not each op inside
-          outputs = n->apply(std::move(buffer));
-        }
-        buffer.clear();  // drop the incoming gradients now: a consumer may then reuse their memory
-        if (is_anomaly_enabled()) [[unlikely]] detail::anomaly_check_backward(*n, outputs);
-        if (outputs.size() != n->num_inputs() && !(outputs.empty() && dynamic_cast<AccumulateGrad*>(n)))
-          detail::fail(n->name(), ": backward returned ", outputs.size(), " gradients, expected ", n->num_inputs());
-      }
-      if (!keep_graph) {
-        n->release_variables();
-        n->mark_released();
-      }
-      for (std::size_t i = 0; i < outputs.size(); ++i) {
-        const Edge& e = n->next_edge(i);
-        if (e.valid() && outputs[i].defined()) accumulate_into(buffers, *e.node, e.input_nr, std::move(outputs[i]));
+      if (n->run_state().needed) run_node(*n, buffer, keep_graph);
+      for (const Edge& e : n->next_edges()) {
+        if (!e.valid()) continue;
+        if (--e.node->run_state().dependencies == 0) ready.push(e.node.get());
       }
     }
-    for (const Edge& e : n->next_edges()) {
-      if (!e.valid()) continue;
-      Node::RunState& child = e.node->run_state();
-      if (--child.dependencies == 0) ready.push(e.node.get());
+    return captured;
+  }
+
+ private:
+  // Lists `n` the first time it is seen; returns whether it was new.
+  bool visit(Node* n) {
+    Node::RunState& rs = n->run_state();
+    if (rs.visited) return false;
+    // Grow first, so that push_back cannot throw with the node marked but not listed for unmarking.
+    if (nodes_.size() == nodes_.capacity()) nodes_.reserve(2 * nodes_.size() + 64);
+    buffers_.add_node(*n);
+    rs.visited = true;
+    rs.position = static_cast<std::uint32_t>(nodes_.size());
+    rs.dependencies = 0;
+    rs.needed = captures_.empty();  // backward runs everything; grad decides in prune_to_captures
+    nodes_.push_back(n);
+    return true;
+  }
+
+  // Applies one node to its summed gradients (when any is defined) and adds each result into the
+  // buffer of the node its edge points at.
+  void run_node(Node& n, TensorList& buffer, bool keep_graph) {
+    bool any = false;
+    for (const Tensor& g : buffer) any = any || g.defined();
+    TensorList outputs;
+    if (any) {
+      {
+        detail::RunningBackwardScope in_backward;  // anomaly mode checks the node's result, not each op inside
+        outputs = n.apply(std::move(buffer));
+      }
+      buffer.clear();  // drop the incoming gradients now: a consumer may then reuse their memory
+      if (is_anomaly_enabled()) [[unlikely]] detail::anomaly_check_backward(n, outputs);
+      if (outputs.size() != n.num_inputs() && !(outputs.empty() && n.is_leaf_accumulator()))
+        detail::fail(n.name(), ": backward returned ", outputs.size(), " gradients, expected ", n.num_inputs());
+    }
+    if (!keep_graph) {
+      n.release_variables();
+      n.mark_released();
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      const Edge& e = n.next_edge(i);
+      if (e.valid() && outputs[i].defined()) accumulate_into(buffers_, *e.node, e.input_nr, std::move(outputs[i]));
     }
   }
+
+  std::span<Capture> captures_;
+  std::vector<Node*> nodes_;  // in discovery order; node p owns the gradient slots of position p
+  GradBuffers buffers_;
+};
+
+// Checks the roots and their given gradients; returns the gradient each root starts with.
+std::vector<Tensor> root_gradients(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots) {
+  if (!grad_roots.empty() && grad_roots.size() != roots.size())
+    detail::fail("backward: got ", grad_roots.size(), " gradients for ", roots.size(), " outputs");
+  std::vector<Tensor> seeds;
+  seeds.reserve(roots.size());
+  for (std::size_t i = 0; i < roots.size(); ++i)
+    seeds.push_back(root_gradient(roots[i], grad_roots.empty() ? Tensor() : grad_roots[i], i));
+  return seeds;
+}
+
+// Runs the graph below `roots`. With captures (autograd::grad), returns their gradients and touches
+// no leaf's .grad; without (backward), runs everything and leaves accumulate.
+std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                            bool keep_graph, bool create_graph, std::span<Capture> captures = {}) {
+  std::vector<Tensor> seeds = root_gradients(roots, grad_roots);
+  std::vector<Edge> root_edges;
+  root_edges.reserve(roots.size());
+  for (const Tensor& r : roots) root_edges.push_back(gradient_edge(r));
+
+  GraphRun graph(captures);
+  graph.collect(root_edges);
+  if (!captures.empty()) graph.prune_to_captures();
+  for (std::size_t i = 0; i < roots.size(); ++i) graph.seed(root_edges[i], std::move(seeds[i]));
+  std::vector<Tensor> captured = graph.run(keep_graph, create_graph);
+  // The run is over: an end-of-backward callback list (e.g. a data-parallel wrapper waiting for its
+  // gradient reductions) belongs here, after every node has run and before the caller sees .grad.
   return captured;
 }
 
@@ -235,7 +275,7 @@ std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<
 
 void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& grad_tensors,
               std::optional<bool> retain_graph, bool create_graph) {
-  execute(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph, nullptr, 0);
+  execute(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
@@ -255,7 +295,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     captures.push_back(Capture{input_edges.back().node.get(), input_edges.back().input_nr, i});
   }
   std::vector<Tensor> result =
-      execute(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, &captures, inputs.size());
+      execute(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, captures);
   for (std::size_t i = 0; i < result.size(); ++i) {
     if (!result[i].defined() && !allow_unused)
       detail::fail("autograd::grad: input ", i, " (shape ", shape_str(inputs[i].shape()),

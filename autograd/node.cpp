@@ -111,7 +111,9 @@ void Node::throw_released() const {
                "first backward if you need to backward through the graph again.");
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+AccumulateGrad::AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_(std::move(leaf)) {
+  mark_leaf_accumulator();
+}
 
 std::string AccumulateGrad::describe() const {
   const auto& s = leaf_->storage->value;

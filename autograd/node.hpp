@@ -63,6 +63,10 @@ class Node {
   }
   bool has_pre_hooks() const noexcept { return pre_hooks_ && !pre_hooks_->empty(); }
 
+  // Whether this node is a leaf's gradient accumulator (AccumulateGrad): a plain flag, so that the
+  // engine and the graph renderer need no dynamic_cast.
+  bool is_leaf_accumulator() const noexcept { return leaf_accumulator_; }
+
   // Set when a backward without retain_graph has released this node's saved tensors.
   bool released() const noexcept { return released_; }
   void mark_released() noexcept { released_ = true; }
@@ -79,6 +83,9 @@ class Node {
     bool needed = true;
   };
   RunState& run_state() noexcept { return run_; }
+
+ protected:
+  void mark_leaf_accumulator() noexcept { leaf_accumulator_ = true; }  // AccumulateGrad only
 
  private:
   // Up to kInlineEdges edges live inside the node (every unary and binary op: recording an op is
@@ -97,6 +104,7 @@ class Node {
   std::unique_ptr<std::vector<PreHook>> pre_hooks_;
   RunState run_;
   bool released_ = false;
+  bool leaf_accumulator_ = false;  // (both flags sit in the padding after run_)
 };
 
 // The node that accumulates into a leaf's .grad.

@@ -30,8 +30,9 @@ std::string escape(const std::string& s) {
 std::string node_label(const autograd::Node& n) {
   std::string label = n.name();
   const std::string details = n.describe();
-  if (auto* acc = dynamic_cast<const autograd::AccumulateGrad*>(&n)) {
-    label += "\n" + details + " " + dtype_name(acc->leaf()->dtype);
+  if (n.is_leaf_accumulator()) {
+    const auto& acc = static_cast<const autograd::AccumulateGrad&>(n);
+    label += "\n" + details + " " + dtype_name(acc.leaf()->dtype);
   } else if (!details.empty()) {
     label += "\n" + details;
   }
@@ -67,7 +68,7 @@ std::string to_dot(const Tensor& root) {
 
   for (std::size_t i = 0; i < order.size(); ++i) {
     const autograd::Node& n = *order[i];
-    const bool leaf = dynamic_cast<const autograd::AccumulateGrad*>(&n) != nullptr;
+    const bool leaf = n.is_leaf_accumulator();
     os << "  n" << i << " [label=\"" << escape(node_label(n)) << "\"";
     if (leaf)
       os << ", shape=box, style=filled, fillcolor=lightblue";

@@ -4,22 +4,34 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "module.hpp"
 
 namespace xgrad::nn {
+
+template <class P>
+inline constexpr bool is_module_ptr = false;
+template <class M>
+inline constexpr bool is_module_ptr<std::shared_ptr<M>> = std::derived_from<M, Module>;
+
+// What Sequential's variadic constructor takes: a module by value, or a shared_ptr to one.
+template <class M>
+concept SequentialElement = std::derived_from<M, Module> || is_module_ptr<M>;
 
 class Sequential : public Module {
  public:
   Sequential() = default;
   // Sequential{std::make_shared<Linear>(4, 8), std::make_shared<ReLU>()}
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
-  // std::make_shared<Sequential>(std::make_shared<Linear>(4, 8), std::make_shared<ReLU>())
-  template <class M, class... Ms>
-    requires std::derived_from<M, Module> && (std::derived_from<Ms, Module> && ...)
-  explicit Sequential(std::shared_ptr<M> first, std::shared_ptr<Ms>... rest) {
-    push_back(std::move(first));
-    (push_back(std::move(rest)), ...);
+  // Sequential seq(Linear(4, 8), ReLU(), Linear(8, 2)): each module given by value is moved into a
+  // shared_ptr of its own type. Shared pointers may be mixed in, and are kept as they are:
+  // std::make_shared<Sequential>(std::make_shared<Linear>(4, 8), ReLU()).
+  template <class... Ms>
+    requires(sizeof...(Ms) > 0 && (SequentialElement<Ms> && ...))
+  explicit Sequential(Ms... modules) {
+    (push_back(as_shared(std::move(modules))), ...);
   }
 
   // Appends a module under the next index; a null pointer throws.
@@ -40,6 +52,13 @@ class Sequential : public Module {
   Tensor forward(const Tensor& input) override;
 
  private:
+  template <class M>
+  static std::shared_ptr<Module> as_shared(M&& m) {
+    if constexpr (std::derived_from<std::remove_cvref_t<M>, Module>)
+      return std::make_shared<std::remove_cvref_t<M>>(std::move(m));
+    else
+      return std::move(m);
+  }
   [[noreturn]] void wrong_type(std::size_t i) const;
 };
 

@@ -145,7 +145,7 @@ void Adam::update(Tensor& param, const Tensor& grad, ParamState& state) {
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
   const Decay decay = o.weight_decay == 0 ? Decay::None : decoupled_ ? Decay::Decoupled : Decay::L2;
 
-  on_dtype(param.dtype(), [&](auto tag) {
+  dispatch(param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T lerp_weight = static_cast<T>(1 - o.betas[0]);
     const AdamScalars<T> s{static_cast<T>(1 - lr * o.weight_decay),

@@ -7,23 +7,21 @@
 #include <set>
 #include <unordered_set>
 
+#include "../autograd/detail/dispatch.hpp"
 #include "../autograd/error.hpp"
 
 namespace xgrad::optim {
 
 namespace {
 
-// The one dtype switch of this file; kernels live in the concrete optimizers.
-template <class F>
-decltype(auto) on_dtype(Dtype d, F&& f) {
-  if (d == kFloat32) return f(float{});
-  return f(double{});
-}
+// dispatch(dtype, f): the one dtype switch (autograd/detail/dispatch.hpp); kernels live in the
+// concrete optimizers.
+using xgrad::detail::dispatch;
 
 // Shape equality without building a Shape (step() must not allocate).
 bool same_shape(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype()) return a.shape() == b.shape();
-  return on_dtype(a.dtype(), [&](auto tag) {
+  return dispatch(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const auto& sa = a.data<T>().shape();
     const auto& sb = b.data<T>().shape();
@@ -34,9 +32,9 @@ bool same_shape(const Tensor& a, const Tensor& b) {
 // A fresh tensor holding t's values in `dtype` (never sharing t's memory).
 Tensor copy_as(const Tensor& t, Dtype dtype) {
   Tensor out = empty(t.shape(), dtype);
-  on_dtype(t.dtype(), [&](auto src_tag) {
+  dispatch(t.dtype(), [&](auto src_tag) {
     using S = decltype(src_tag);
-    on_dtype(dtype, [&](auto dst_tag) {
+    dispatch(dtype, [&](auto dst_tag) {
       using D = decltype(dst_tag);
       const S* src = t.data<S>().data();
       D* dst = out.data<D>().data();

@@ -95,7 +95,7 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state) {
   const bool momentum = o.momentum > 0;
   Tensor& square_avg = buffer(state, 0, param, /*zero=*/true);
   Tensor* momentum_buffer = momentum ? &buffer(state, 1, param, /*zero=*/true) : nullptr;
-  on_dtype(param.dtype(), [&](auto tag) {
+  dispatch(param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const RMSpropScalars<T> s{static_cast<T>(o.weight_decay), static_cast<T>(o.alpha),
                               static_cast<T>(1 - o.alpha),    static_cast<T>(o.eps),

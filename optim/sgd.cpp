@@ -99,7 +99,7 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state) {
   const bool momentum = o.momentum != 0;
   bool first = false;
   Tensor* buf = momentum ? &buffer(state, 0, param, /*zero=*/false, &first) : nullptr;
-  on_dtype(param.dtype(), [&](auto tag) {
+  dispatch(param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const SGDScalars<T> s{static_cast<T>(o.weight_decay), static_cast<T>(o.momentum),
                           static_cast<T>(1 - o.dampening), static_cast<T>(-lr())};

@@ -304,3 +304,29 @@ TEST_CASE("nn::Sequential: construction, indexing, forward") {
   nn::Sequential empty;
   CHECK(empty(x).is_same(x));
 }
+
+TEST_CASE("nn::Sequential: modules given by value, no make_shared") {
+  // Each module is moved into a shared_ptr of its own type: the same children, names and state_dict
+  // keys as the make_shared form, and the moved-in parameters are the ones the Sequential trains.
+  nn::Linear first(3, 4);
+  Tensor w0 = first.weight;
+  nn::Sequential seq(std::move(first), nn::ReLU(), nn::Linear(4, 2));
+  nn::Sequential old{std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(4, 2)};
+  CHECK(seq.size() == 3);
+  CHECK(seq[1]->type_name() == "ReLU");
+  CHECK(seq.at<nn::Linear>(2)->out_features == 2);
+  CHECK(seq.at<nn::Linear>(0)->weight.is_same(w0));
+  CHECK(names_of(seq.named_parameters()) == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
+  CHECK(seq.state_dict().keys() == old.state_dict().keys());
+  CHECK(seq.state_dict().keys() == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
+
+  // Values and shared pointers mixed; a shared_ptr is kept as given (not copied).
+  auto shared_tanh = std::make_shared<nn::Tanh>();
+  nn::Sequential mixed(nn::Linear(2, 2), shared_tanh);
+  CHECK(mixed[1] == shared_tanh);
+  CHECK(mixed[0]->type_name() == "Linear");
+
+  Tensor x = randn({5, 3});
+  auto l0 = seq.at<nn::Linear>(0), l2 = seq.at<nn::Linear>(2);
+  CHECK(bit_identical<float>(seq(x), linear(relu(linear(x, l0->weight, l0->bias)), l2->weight, l2->bias)));
+}

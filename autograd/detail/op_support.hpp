@@ -15,17 +15,10 @@
 #include "../node.hpp"
 #include "../ops.hpp"
 #include "array_pool.hpp"
+#include "dispatch.hpp"  // dispatch(dtype, f): the one dtype switch per op, never per element
 #include "tensor_impl.hpp"
 
 namespace xgrad::detail {
-
-// ---- Dtype dispatch: the switch happens once per op, never per element -----------------------
-// Calls f(T{}) with T = float or double.
-template <class F>
-decltype(auto) dispatch(Dtype d, F&& f) {
-  if (d == kFloat32) return std::forward<F>(f)(float{});
-  return std::forward<F>(f)(double{});
-}
 
 // ---- Shapes ------------------------------------------------------------------------------------
 template <class S>
@@ -37,6 +30,8 @@ bool shapes_equal(const S1& a, const S2& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 std::size_t numel_of(const Shape& s);
+// A shape as the signed sizes reshape and expand take.
+inline std::vector<std::int64_t> as_i64(const Shape& s) { return std::vector<std::int64_t>(s.begin(), s.end()); }
 // Whether two (defined) tensors have the same shape, without building a Shape.
 inline bool same_shape(const Tensor& a, const Tensor& b) {
   return std::visit([](const auto& x, const auto& y) { return shapes_equal(x.shape(), y.shape()); },
@@ -117,8 +112,12 @@ void set_history(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
 
 // Creates a node of type NodeT for an op with these inputs and makes it the grad_fn of `out`,
 // or returns null when no gradient is needed (grad mode off or no input requires grad).
-template <class NodeT, class... Args>
-std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Tensor*> inputs, Args&&... args) {
+// `inputs` is a list of tensor pointers (record) or a vector of tensors (record_list); both share
+// record_node's body.
+inline const Tensor& input_at(const Tensor* t) { return *t; }
+inline const Tensor& input_at(const Tensor& t) { return t; }
+template <class NodeT, class Inputs, class... Args>
+std::shared_ptr<NodeT> record_node(const Tensor& out, const Inputs& inputs, Args&&... args) {
   if (!needs_grad(inputs)) {
     // Anomaly mode checks every op, recorded or not; the node is built only to learn the op's name.
     if (anomaly_checks_forward()) [[unlikely]]
@@ -127,11 +126,11 @@ std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Ten
   }
   auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
   if (inputs.size() <= 2) {  // the node's inline edge slots: no allocation beyond the node itself
-    for (const Tensor* t : inputs) node->add_next_edge(autograd::gradient_edge(*t));
+    for (const auto& t : inputs) node->add_next_edge(autograd::gradient_edge(input_at(t)));
   } else {
     std::vector<autograd::Edge> edges;
     edges.reserve(inputs.size());
-    for (const Tensor* t : inputs) edges.push_back(autograd::gradient_edge(*t));
+    for (const auto& t : inputs) edges.push_back(autograd::gradient_edge(input_at(t)));
     node->set_next_edges(std::move(edges));
   }
   set_history(out, node);
@@ -139,20 +138,12 @@ std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Ten
   return node;
 }
 template <class NodeT, class... Args>
+std::shared_ptr<NodeT> record(const Tensor& out, std::initializer_list<const Tensor*> inputs, Args&&... args) {
+  return record_node<NodeT>(out, inputs, std::forward<Args>(args)...);
+}
+template <class NodeT, class... Args>
 std::shared_ptr<NodeT> record_list(const Tensor& out, const std::vector<Tensor>& inputs, Args&&... args) {
-  if (!needs_grad(inputs)) {
-    if (anomaly_checks_forward()) [[unlikely]]
-      anomaly_check_unrecorded(out, NodeT(std::forward<Args>(args)...).name(), inputs);
-    return nullptr;
-  }
-  auto node = std::make_shared<NodeT>(std::forward<Args>(args)...);
-  std::vector<autograd::Edge> edges;
-  edges.reserve(inputs.size());
-  for (const Tensor& t : inputs) edges.push_back(autograd::gradient_edge(t));
-  node->set_next_edges(std::move(edges));
-  set_history(out, node);
-  if (anomaly_checks_forward()) [[unlikely]] anomaly_check_forward(out, node, inputs);
-  return node;
+  return record_node<NodeT>(out, inputs, std::forward<Args>(args)...);
 }
 
 // A tensor saved for backward. An op's input is kept as is; an op's output is kept as its value plus

@@ -1,6 +1,7 @@
 // + - * / between tensors (broadcasting) and with scalars, and negation: forward and backward side
 // by side. Backward formulas are Tensor ops, so they are recorded under create_graph.
 #include "../detail/elementwise.hpp"
+#include "../detail/record_binary.hpp"
 
 namespace xgrad {
 
@@ -30,126 +31,32 @@ BroadcastPlan plan_broadcast(const char* op, const Shape& a, const Shape& b) {
 
 namespace {
 
-// Shapes of both operands, kept to sum broadcast gradients back down. When the operands have the
-// same shape (the common case) nothing is kept: the gradient already has their shape.
-struct BinaryNode : OpNode {
-  using OpNode::OpNode;
-  Shape a_shape, b_shape;
-  bool broadcast = false;
-  void remember_shapes(const Tensor& a, const Tensor& b) {
-    if (same_shape(a, b)) return;
-    broadcast = true;
-    a_shape = a.shape();
-    b_shape = b.shape();
-  }
-  Tensor to_a(const Tensor& g) const { return broadcast ? sum_to(g, a_shape) : g; }
-  Tensor to_b(const Tensor& g) const { return broadcast ? sum_to(g, b_shape) : g; }
+// The node of an op between a tensor and a scalar, or of negation: backward(node, grad) returns the
+// tensor's gradient, written beside the op's forward below. Where a formula has a fused loop over
+// the gradient (taken when no backward graph is recorded, in place when possible), both compute the
+// same values, operation for operation.
+template <class Saved, class Backward>
+struct ScalarOpBackward final : OpNode {
+  ScalarOpBackward(const char* name, Backward b) : OpNode(name), backward(std::move(b)) {}
+  [[no_unique_address]] Saved saved;
+  [[no_unique_address]] Backward backward;
+  TensorList apply(TensorList&& g) override { return {backward(*this, g[0])}; }
+  void release_variables() override { saved.reset(); }
 };
-
-struct AddBackward : BinaryNode {
-  AddBackward() : BinaryNode("AddBackward") {}
-  TensorList apply(TensorList&& g) override {
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && want_a != want_b) {  // hand the gradient on as it is (no extra reference)
-      if (want_a) return {std::move(g[0]), Tensor()};
-      return {Tensor(), std::move(g[0])};
-    }
-    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(g[0]) : Tensor()};
-  }
-};
-
-struct SubBackward : BinaryNode {
-  SubBackward() : BinaryNode("SubBackward") {}
-  TensorList apply(TensorList&& g) override {
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && fused_backward()) {
-      // -g first (fresh, or over g when a needs nothing), then g itself for a.
-      Tensor gb = want_b ? (want_a ? neg(g[0]) : grad_map(g[0], [](auto v) { return -v; })) : Tensor();
-      return {want_a ? std::move(g[0]) : Tensor(), std::move(gb)};
-    }
-    return {want_a ? to_a(g[0]) : Tensor(), want_b ? to_b(neg(g[0])) : Tensor()};
-  }
-};
-
-struct MulBackward : BinaryNode {
-  MulBackward() : BinaryNode("MulBackward") {}
-  SavedTensor a, b;
-  TensorList apply(TensorList&& g) override {
-    // d(a*b)/da = b, d(a*b)/db = a
-    const bool want_a = needs_input_grad(0), want_b = needs_input_grad(1);
-    if (!broadcast && fused_backward()) {
-      // g·a first (a fresh tensor when g is still needed for g·b), then g·b, over g if possible.
-      const auto times = [](auto x, auto y) { return x * y; };
-      Tensor gb = want_b ? (want_a ? mul(g[0], a.unpack(this)) : grad_map(g[0], a.storage(this), times)) : Tensor();
-      Tensor ga = want_a ? grad_map(g[0], b.storage(this), times) : Tensor();
-      if ((!want_a || ga.defined()) && (!want_b || gb.defined())) return {std::move(ga), std::move(gb)};
-    }
-    return {want_a ? to_a(mul(g[0], b.unpack(this))) : Tensor(), want_b ? to_b(mul(g[0], a.unpack(this))) : Tensor()};
-  }
-  void release_variables() override {
-    a.reset();
-    b.reset();
-  }
-};
-
-struct DivBackward : BinaryNode {
-  DivBackward() : BinaryNode("DivBackward") {}
-  SavedTensor a, b;
-  TensorList apply(TensorList&& g) override {
-    // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
-    Tensor bv = b.unpack(this);
-    Tensor ga, gb;
-    if (needs_input_grad(0)) ga = to_a(div(g[0], bv));
-    if (needs_input_grad(1)) gb = to_b(div(mul(neg(g[0]), a.unpack(this)), mul(bv, bv)));
-    return {ga, gb};
-  }
-  void release_variables() override {
-    a.reset();
-    b.reset();
-  }
-};
-
-struct ScalarNode : OpNode {
-  ScalarNode(const char* name, double s) : OpNode(name), scalar(s) {}
-  double scalar;
-};
-
-struct AddScalarBackward : OpNode {
-  AddScalarBackward() : OpNode("AddBackward") {}
-  TensorList apply(TensorList&& g) override { return {std::move(g[0])}; }
-};
-// Each formula below is also written as a fused loop over the gradient (in place when possible),
-// taken when no backward graph is recorded; both compute the same values, operation for operation.
-struct NegBackward : OpNode {
-  NegBackward(const char* name = "NegBackward") : OpNode(name) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [](auto v) { return -v; })};
-    return {neg(g[0])};
-  }
-};
-struct MulScalarBackward : ScalarNode {
-  explicit MulScalarBackward(double s) : ScalarNode("MulBackward", s) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v * static_cast<decltype(v)>(s); })};
-    return {mul(g[0], scalar)};
-  }
-};
-struct DivScalarBackward : ScalarNode {
-  explicit DivScalarBackward(double s) : ScalarNode("DivBackward", s) {}
-  TensorList apply(TensorList&& g) override {
-    if (fused_backward()) return {grad_map(g[0], [s = scalar](auto v) { return v / static_cast<decltype(v)>(s); })};
-    return {div(g[0], scalar)};
-  }
-};
-struct RDivBackward : ScalarNode {  // s / a
-  explicit RDivBackward(double s) : ScalarNode("DivBackward", s) {}
+template <class Saved = NothingSaved, class Backward>
+std::shared_ptr<ScalarOpBackward<Saved, Backward>> record_scalar_op(const Tensor& out, const Tensor& a, const char* name,
+                                                                    Backward backward) {
+  return record<ScalarOpBackward<Saved, Backward>>(out, {&a}, name, std::move(backward));
+}
+struct SavedInput {
   SavedTensor a;
-  TensorList apply(TensorList&& g) override {
-    // d(s/a)/da = -s/a²
-    Tensor av = a.unpack(this);
-    return {div(mul(g[0], -scalar), mul(av, av))};
-  }
-  void release_variables() override { a.reset(); }
+  void reset() noexcept { a.reset(); }
+};
+
+// -g, the derivative of negation and of s - a.
+const auto negated = [](auto&, Tensor& g) {
+  if (fused_backward()) return grad_map(g, [](auto v) { return -v; });
+  return neg(g);
 };
 
 template <class T>
@@ -178,34 +85,72 @@ Tensor with_scalar(const char* op, const Tensor& a, double s, F f) {
 }  // namespace
 
 // ---- Tensor ⊕ Tensor -----------------------------------------------------------------------------
+// Each op's backward sits beside it (record_binary.hpp). Where it has a fused path (taken when no
+// backward graph is recorded), both paths compute the same values, operation for operation.
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("add", a, b, [](auto x, auto y) { return x + y; });
-  if (auto node = record<AddBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  // d(a+b)/da = d(a+b)/db = 1
+  record_binary(out, a, b, "AddBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    if (!n.broadcast && want_a != want_b) {  // hand the gradient on as it is (no extra reference)
+      if (want_a) return {std::move(g), Tensor()};
+      return {Tensor(), std::move(g)};
+    }
+    return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(g) : Tensor()};
+  });
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("sub", a, b, [](auto x, auto y) { return x - y; });
-  if (auto node = record<SubBackward>(out, {&a, &b})) node->remember_shapes(a, b);
+  // d(a-b)/da = 1, d(a-b)/db = -1
+  record_binary(out, a, b, "SubBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    if (!n.broadcast && fused_backward()) {
+      // -g first (fresh, or over g when a needs nothing), then g itself for a.
+      Tensor gb = want_b ? (want_a ? neg(g) : grad_map(g, [](auto v) { return -v; })) : Tensor();
+      return {want_a ? std::move(g) : Tensor(), std::move(gb)};
+    }
+    return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(neg(g)) : Tensor()};
+  });
   return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("mul", a, b, [](auto x, auto y) { return x * y; });
-  if (auto node = record<MulBackward>(out, {&a, &b})) {
-    node->remember_shapes(a, b);
-    if (node->needs_input_grad(0)) node->b.save_input(b);
-    if (node->needs_input_grad(1)) node->a.save_input(a);
+  // d(a*b)/da = b, d(a*b)/db = a
+  auto node = record_binary<SavedOperands>(out, a, b, "MulBackward", [](auto& n, Tensor& g) -> TensorList {
+    const bool want_a = n.needs_input_grad(0), want_b = n.needs_input_grad(1);
+    const SavedTensor &sa = n.saved.a, &sb = n.saved.b;
+    if (!n.broadcast && fused_backward()) {
+      // g·a first (a fresh tensor when g is still needed for g·b), then g·b, over g if possible.
+      const auto times = [](auto x, auto y) { return x * y; };
+      Tensor gb = want_b ? (want_a ? mul(g, sa.unpack(&n)) : grad_map(g, sa.storage(&n), times)) : Tensor();
+      Tensor ga = want_a ? grad_map(g, sb.storage(&n), times) : Tensor();
+      if ((!want_a || ga.defined()) && (!want_b || gb.defined())) return {std::move(ga), std::move(gb)};
+    }
+    return {want_a ? n.to_a(mul(g, sb.unpack(&n))) : Tensor(), want_b ? n.to_b(mul(g, sa.unpack(&n))) : Tensor()};
+  });
+  if (node) {
+    if (node->needs_input_grad(0)) node->saved.b.save_input(b);
+    if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
   return out;
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_map("div", a, b, [](auto x, auto y) { return x / y; });
-  if (auto node = record<DivBackward>(out, {&a, &b})) {
-    node->remember_shapes(a, b);
-    node->b.save_input(b);
-    if (node->needs_input_grad(1)) node->a.save_input(a);
+  // d(a/b)/da = 1/b, d(a/b)/db = -a/b²
+  auto node = record_binary<SavedOperands>(out, a, b, "DivBackward", [](auto& n, Tensor& g) -> TensorList {
+    Tensor bv = n.saved.b.unpack(&n);
+    Tensor ga, gb;
+    if (n.needs_input_grad(0)) ga = n.to_a(div(g, bv));
+    if (n.needs_input_grad(1)) gb = n.to_b(div(mul(neg(g), n.saved.a.unpack(&n)), mul(bv, bv)));
+    return {ga, gb};
+  });
+  if (node) {
+    node->saved.b.save_input(b);
+    if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
   return out;
 }
@@ -213,43 +158,60 @@ Tensor div(const Tensor& a, const Tensor& b) {
 // ---- Tensor ⊕ scalar ------------------------------------------------------------------------------
 Tensor add(const Tensor& a, double s) {
   Tensor out = with_scalar("add", a, s, [](auto x, auto v) { return x + v; });
-  record<AddScalarBackward>(out, {&a});
+  // d(a+s)/da = 1
+  record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
   return out;
 }
 
 Tensor sub(const Tensor& a, double s) {
   Tensor out = with_scalar("sub", a, s, [](auto x, auto v) { return x - v; });
-  record<AddScalarBackward>(out, {&a});
+  // d(a-s)/da = 1
+  record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
   return out;
 }
 
 Tensor rsub(const Tensor& a, double s) {
   Tensor out = with_scalar("rsub", a, s, [](auto x, auto v) { return v - x; });
-  record<NegBackward>(out, {&a}, "RsubBackward");
+  // d(s-a)/da = -1
+  record_scalar_op(out, a, "RsubBackward", negated);
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
   Tensor out = with_scalar("mul", a, s, [](auto x, auto v) { return x * v; });
-  record<MulScalarBackward>(out, {&a}, s);
+  // d(a*s)/da = s
+  record_scalar_op(out, a, "MulBackward", [s](auto&, Tensor& g) {
+    if (fused_backward()) return grad_map(g, [s](auto v) { return v * static_cast<decltype(v)>(s); });
+    return mul(g, s);
+  });
   return out;
 }
 
 Tensor div(const Tensor& a, double s) {
   Tensor out = with_scalar("div", a, s, [](auto x, auto v) { return x / v; });
-  record<DivScalarBackward>(out, {&a}, s);
+  // d(a/s)/da = 1/s
+  record_scalar_op(out, a, "DivBackward", [s](auto&, Tensor& g) {
+    if (fused_backward()) return grad_map(g, [s](auto v) { return v / static_cast<decltype(v)>(s); });
+    return div(g, s);
+  });
   return out;
 }
 
 Tensor rdiv(const Tensor& a, double s) {
   Tensor out = with_scalar("rdiv", a, s, [](auto x, auto v) { return v / x; });
-  if (auto node = record<RDivBackward>(out, {&a}, s)) node->a.save_input(a);
+  // d(s/a)/da = -s/a²
+  auto node = record_scalar_op<SavedInput>(out, a, "DivBackward", [s](auto& n, Tensor& g) {
+    Tensor av = n.saved.a.unpack(&n);
+    return div(mul(g, -s), mul(av, av));
+  });
+  if (node) node->saved.a.save_input(a);
   return out;
 }
 
 Tensor neg(const Tensor& a) {
   Tensor out = scalar_map("neg", a, [](auto x) { return -x; });
-  record<NegBackward>(out, {&a});
+  // d(-a)/da = -1
+  record_scalar_op(out, a, "NegBackward", negated);
   return out;
 }
 

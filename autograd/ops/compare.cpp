@@ -4,6 +4,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "../detail/elementwise.hpp"
+#include "../detail/record_binary.hpp"
 
 namespace xgrad {
 
@@ -40,26 +41,6 @@ struct WhereBackward : OpNode {
   void release_variables() override { cond = Tensor(); }
 };
 
-// maximum/minimum: the gradient goes to the winning operand, split evenly on ties (PyTorch's rule).
-struct ExtremumBackward : OpNode {
-  ExtremumBackward(const char* name, bool is_max) : OpNode(name), is_max(is_max) {}
-  bool is_max;
-  SavedTensor a, b;
-  Shape a_shape, b_shape;
-  TensorList apply(TensorList&& g) override {
-    Tensor av = a.unpack(this), bv = b.unpack(this);
-    Tensor tie = mul(eq(av, bv), 0.5);
-    Tensor win_a = add(is_max ? gt(av, bv) : lt(av, bv), tie);
-    Tensor win_b = add(is_max ? lt(av, bv) : gt(av, bv), tie);
-    return {needs_input_grad(0) ? sum_to(mul(g[0], win_a), a_shape) : Tensor(),
-            needs_input_grad(1) ? sum_to(mul(g[0], win_b), b_shape) : Tensor()};
-  }
-  void release_variables() override {
-    a.reset();
-    b.reset();
-  }
-};
-
 struct ClampBackward : OpNode {
   ClampBackward(double lo, double hi) : OpNode("ClampBackward"), lo(lo), hi(hi) {}
   double lo, hi;
@@ -73,17 +54,24 @@ struct ClampBackward : OpNode {
   void release_variables() override { x.reset(); }
 };
 
+// maximum/minimum: the gradient goes to the winning operand, split evenly on ties (PyTorch's rule).
 Tensor extremum(const char* op, const char* node_name, bool is_max, const Tensor& a, const Tensor& b) {
   Tensor out = binary_map(op, a, b, [is_max](auto x, auto y) {
     if (std::isnan(x)) return x;  // NaN propagates, as in PyTorch
     if (std::isnan(y)) return y;
     return is_max ? (x > y ? x : y) : (x < y ? x : y);
   });
-  if (auto node = record<ExtremumBackward>(out, {&a, &b}, node_name, is_max)) {
-    node->a.save_input(a);
-    node->b.save_input(b);
-    node->a_shape = a.shape();
-    node->b_shape = b.shape();
+  auto node = record_binary<SavedOperands>(out, a, b, node_name, [is_max](auto& n, Tensor& g) -> TensorList {
+    Tensor av = n.saved.a.unpack(&n), bv = n.saved.b.unpack(&n);
+    Tensor tie = mul(eq(av, bv), 0.5);
+    Tensor win_a = add(is_max ? gt(av, bv) : lt(av, bv), tie);
+    Tensor win_b = add(is_max ? lt(av, bv) : gt(av, bv), tie);
+    return {n.needs_input_grad(0) ? n.to_a(mul(g, win_a)) : Tensor(),
+            n.needs_input_grad(1) ? n.to_b(mul(g, win_b)) : Tensor()};
+  });
+  if (node) {
+    node->saved.a.save_input(a);
+    node->saved.b.save_input(b);
   }
   return out;
 }

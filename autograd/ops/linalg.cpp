@@ -2,15 +2,11 @@
 // on it, and linear (x·wᵀ + b as one GEMM). Transposes are always passed to BLAS as flags, in forward
 // and in backward, so no transposed copy is ever made. Backward formulas are mm calls themselves,
 // so every op here is differentiable again.
-//
-// <cblas.h> (OpenBLAS) is included directly: this TU must not include xtensor-blas, whose own CBLAS
-// declarations conflict with it (notes/xtensor.md §18).
-#include <cblas.h>
-
+// The GEMM itself is detail/gemm.hpp.
 #include <climits>
 
 #include "../detail/elementwise.hpp"
-#include "../detail/threads.hpp"
+#include "../detail/gemm.hpp"
 
 namespace xgrad {
 
@@ -18,29 +14,6 @@ using namespace detail;
 using autograd::TensorList;
 
 namespace {
-
-// ---- The GEMM kernel -----------------------------------------------------------------------------
-// c = alpha·op(a)·op(b) + beta·c, row-major, op(a) m×k, op(b) k×n. Degenerate sizes never reach BLAS
-// (it rejects leading dimensions of 0); k == 0 leaves beta·c.
-template <class T>
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
-          std::size_t ldb, T beta, T* c, std::size_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    if (beta == T(0)) std::fill(c, c + (m - 1) * ldc + n, T(0));
-    return;  // beta is 0 or 1 in this file
-  }
-  prepare_blas_threads(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
-  const auto as_int = [](std::size_t v) { return static_cast<blasint>(std::max<std::size_t>(v, 1)); };
-  const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans;
-  const CBLAS_TRANSPOSE opb = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, opa, opb, as_int(m), as_int(n), as_int(k), 1.0f, a, as_int(lda), b, as_int(ldb), beta,
-                c, as_int(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, opa, opb, as_int(m), as_int(n), as_int(k), 1.0, a, as_int(lda), b, as_int(ldb), beta,
-                c, as_int(ldc));
-}
 
 void check_blas_size(const char* op, std::size_t v, const Tensor& a, const Tensor& b) {
   if (v > static_cast<std::size_t>(INT_MAX))
@@ -141,8 +114,6 @@ Tensor mm_op(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb)
   }
   return out;
 }
-
-std::vector<std::int64_t> as_i64(const Shape& s) { return std::vector<std::int64_t>(s.begin(), s.end()); }
 
 // ---- linear --------------------------------------------------------------------------------------
 struct LinearBackward : OpNode {

@@ -5,6 +5,7 @@
 
 #include <xtensor/xmath.hpp>
 
+#include "../detail/axis_split.hpp"
 #include "../detail/op_support.hpp"
 
 namespace xgrad {
@@ -15,26 +16,15 @@ using autograd::TensorList;
 namespace {
 
 // ---- Rows along a dimension ----------------------------------------------------------------------
-// A contiguous tensor seen along `dim`: `outer` blocks of `n` × `inner` elements; one "row" is the n
-// elements at stride `inner` that share an (outer, inner) position.
-struct RowLayout {
-  std::size_t outer = 1, n = 1, inner = 1;
-};
-
-RowLayout layout_along(const Shape& s, std::size_t dim) {
-  RowLayout l;
-  if (s.empty()) return l;  // a 0-d tensor is one row of one element
-  for (std::size_t d = 0; d < dim; ++d) l.outer *= s[d];
-  l.n = s[dim];
-  for (std::size_t d = dim + 1; d < s.size(); ++d) l.inner *= s[d];
-  return l;
-}
+// A contiguous tensor seen along `dim` as an AxisSplit (axis_split.hpp): `outer` blocks of `n` ×
+// `inner` elements; one "row" is the n elements at stride `inner` that share an (outer, inner)
+// position. A 0-d tensor is one row of one element.
 
 // o = x - max(x) along each row: the shift that keeps exp from overflowing. For inner > 1 the
 // rows are processed side by side (inner consecutive elements at a time), which keeps both the reads
 // and the maxima contiguous instead of walking one strided row at a time.
 template <class T>
-void subtract_row_max(const T* __restrict x, T* __restrict o, const RowLayout& l) {
+void subtract_row_max(const T* __restrict x, T* __restrict o, const AxisSplit& l) {
   if (l.n == 0 || l.inner == 0) return;
   std::vector<T> mx(l.inner > 1 ? l.inner : 0);
   for (std::size_t b = 0; b < l.outer; ++b) {
@@ -63,7 +53,7 @@ void subtract_row_max(const T* __restrict x, T* __restrict o, const RowLayout& l
 
 // Sums of e along each row, one per (outer, inner) position, in that order.
 template <class T>
-std::vector<T> row_sums(const T* e, const RowLayout& l) {
+std::vector<T> row_sums(const T* e, const AxisSplit& l) {
   std::vector<T> s(l.outer * l.inner, T(0));
   for (std::size_t b = 0; b < l.outer; ++b) {
     const T* eb = e + b * l.n * l.inner;
@@ -83,7 +73,7 @@ std::vector<T> row_sums(const T* e, const RowLayout& l) {
 
 // o[row] = f(o[row], s[row]) for each element, with s the per-row value from row_sums.
 template <class T, class F>
-void apply_per_row(T* o, const std::vector<T>& s, const RowLayout& l, F f) {
+void apply_per_row(T* o, const std::vector<T>& s, const AxisSplit& l, F f) {
   for (std::size_t b = 0; b < l.outer; ++b) {
     T* ob = o + b * l.n * l.inner;
     const T* sb = s.data() + b * l.inner;
@@ -102,7 +92,7 @@ void exp_in_place(Array<T>& a) {
 }
 
 template <class T>
-Array<T> softmax_kernel(const Array<T>& x, const RowLayout& l) {
+Array<T> softmax_kernel(const Array<T>& x, const AxisSplit& l) {
   Array<T> o = empty_array<T>(x.shape());
   subtract_row_max(x.data(), o.data(), l);
   exp_in_place(o);
@@ -114,7 +104,7 @@ Array<T> softmax_kernel(const Array<T>& x, const RowLayout& l) {
 
 // log_softmax(x) = (x - max) - log Σ exp(x - max): exact for the largest entry, finite for any input.
 template <class T>
-Array<T> log_softmax_kernel(const Array<T>& x, const RowLayout& l) {
+Array<T> log_softmax_kernel(const Array<T>& x, const AxisSplit& l) {
   Array<T> o = empty_array<T>(x.shape());
   subtract_row_max(x.data(), o.data(), l);
   Array<T> e = o;
@@ -155,7 +145,7 @@ Tensor softmax_like(const char* op, const Tensor& t, int dim, Kernel kernel) {
   TensorImpl& it = checked(t, op);
   const Shape s = t.shape();
   const std::size_t d = wrap_dim(op, dim, s.size());
-  const RowLayout l = layout_along(s, d);
+  const AxisSplit l = split_at(s, d);
   Tensor out = dispatch(it.dtype, [&](auto tag) {
     using T = decltype(tag);
     return make_tensor(kernel(it.array<T>(), l, T{}));
@@ -270,7 +260,7 @@ struct CrossEntropyBackward : ClassLossNode {
     return dispatch(dtype, [&](auto tag) {
       using T = decltype(tag);
       const std::size_t rows = targets.rows, classes = targets.classes;
-      Array<T> o = softmax_kernel<T>(logits.value<T>(this), RowLayout{rows, classes, 1});
+      Array<T> o = softmax_kernel<T>(logits.value<T>(this), AxisSplit{rows, classes, 1});
       const T* pg = arr<T>(G).data();
       T* po = o.data();
       for (std::size_t i = 0; i < rows; ++i) {
@@ -398,12 +388,12 @@ Tensor bce_op(const Tensor& input, const Tensor& target, Reduction reduction) {
 
 Tensor softmax(const Tensor& t, int dim) {
   return softmax_like<SoftmaxGrad>("softmax", t, dim,
-                                   [](const auto& x, const RowLayout& l, auto tag) { return softmax_kernel<decltype(tag)>(x, l); });
+                                   [](const auto& x, const AxisSplit& l, auto tag) { return softmax_kernel<decltype(tag)>(x, l); });
 }
 
 Tensor log_softmax(const Tensor& t, int dim) {
   return softmax_like<LogSoftmaxGrad>(
-      "log_softmax", t, dim, [](const auto& x, const RowLayout& l, auto tag) { return log_softmax_kernel<decltype(tag)>(x, l); });
+      "log_softmax", t, dim, [](const auto& x, const AxisSplit& l, auto tag) { return log_softmax_kernel<decltype(tag)>(x, l); });
 }
 
 Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction reduction) {
@@ -413,7 +403,7 @@ Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction re
     using T = decltype(tag);
     // One pass over the logits: shift by the row max, exponentiate (vectorised), and per row
     // loss = log Σ exp(x - max) - (x[t] - max). The shift makes it exact for logits of any size.
-    const RowLayout l{ct.rows, ct.classes, 1};
+    const AxisSplit l{ct.rows, ct.classes, 1};
     Array<T> shifted = empty_array<T>(si);
     subtract_row_max(arr<T>(logits).data(), shifted.data(), l);
     Array<T> e = shifted;

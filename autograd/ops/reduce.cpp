@@ -6,6 +6,7 @@
 
 #include <xtensor/xmath.hpp>
 
+#include "../detail/axis_gather.hpp"
 #include "../detail/axis_split.hpp"
 #include "../detail/elementwise.hpp"
 
@@ -253,8 +254,6 @@ Shape shape_without(const Shape& in, std::size_t axis, bool keepdim) {
   return out;
 }
 
-std::vector<std::int64_t> as_i64(const Shape& s) { return std::vector<std::int64_t>(s.begin(), s.end()); }
-
 // PyTorch's rule for max/min: NaN wins and stays (it propagates); otherwise only a strictly better value
 // replaces the current one, so the first occurrence of the extreme is the one kept.
 template <bool IsMax, class T>
@@ -367,75 +366,6 @@ void check_nonempty(const char* op, const Tensor& t) {
   if (t.numel() == 0)
     fail(op, ": cannot reduce an empty tensor (shape ", shape_str(t.shape()),
          ") without a dim: the extreme of an empty set is undefined");
-}
-
-// Gradient routing for max(dim)/min(dim): a pair of internal ops, each the adjoint of the other, so the
-// backward is itself differentiable to any order.
-//   take_at(x, index):   y[o, j] = x[o, index[o, j], j]            (y has outer*inner elements)
-//   place_at(g, index):  zeros of the input's shape, with g[o, j] written at [o, index[o, j], j]
-Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const Shape& out_shape);
-Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const Shape& in_shape);
-
-struct TakeAtBackward : OpNode {
-  TakeAtBackward() : OpNode("GatherBackward") {}
-  std::size_t axis = 0;
-  IndexList index;
-  Shape input_shape;
-  TensorList apply(TensorList&& g) override { return {place_at(g[0], axis, index, input_shape)}; }
-};
-
-struct PlaceAtBackward : OpNode {
-  PlaceAtBackward() : OpNode("ScatterBackward") {}
-  std::size_t axis = 0;
-  IndexList index;
-  Shape grad_shape;
-  TensorList apply(TensorList&& g) override { return {take_at(g[0], axis, index, grad_shape)}; }
-};
-
-Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const Shape& out_shape) {
-  const Shape in = x.shape();
-  const AxisSplit a = split_at(in, axis);
-  Tensor out = dispatch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* px = arr<T>(x).data();
-    Array<T> o = empty_array<T>(out_shape);
-    T* po = o.data();
-    const std::size_t* idx = index->data();
-    for (std::size_t r = 0; r < a.outer; ++r) {
-      const T* block = px + r * a.n * a.inner;
-      for (std::size_t j = 0; j < a.inner; ++j) po[r * a.inner + j] = block[idx[r * a.inner + j] * a.inner + j];
-    }
-    return make_tensor(std::move(o));
-  });
-  if (auto node = record<TakeAtBackward>(out, {&x})) {
-    node->axis = axis;
-    node->index = index;
-    node->input_shape = in;
-  }
-  return out;
-}
-
-Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const Shape& in_shape) {
-  const AxisSplit a = split_at(in_shape, axis);
-  Tensor out = dispatch(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* pg = arr<T>(g).data();
-    Array<T> o = empty_array<T>(in_shape);
-    std::fill(o.data(), o.data() + o.size(), T(0));
-    T* po = o.data();
-    const std::size_t* idx = index->data();
-    for (std::size_t r = 0; r < a.outer; ++r) {
-      T* block = po + r * a.n * a.inner;
-      for (std::size_t j = 0; j < a.inner; ++j) block[idx[r * a.inner + j] * a.inner + j] = pg[r * a.inner + j];
-    }
-    return make_tensor(std::move(o));
-  });
-  if (auto node = record<PlaceAtBackward>(out, {&g})) {
-    node->axis = axis;
-    node->index = index;
-    node->grad_shape = g.shape();
-  }
-  return out;
 }
 
 // max(dim)/min(dim): the whole gradient goes to the index the forward picked.

@@ -14,8 +14,6 @@ using autograd::TensorList;
 
 namespace {
 
-std::vector<std::int64_t> as_i64(const Shape& s) { return std::vector<std::int64_t>(s.begin(), s.end()); }
-
 // Copies the values of `t` into a new tensor of shape `shape` (same element count).
 Tensor copy_with_shape(const Tensor& t, const Shape& shape) {
   return dispatch(t.dtype(), [&](auto tag) {

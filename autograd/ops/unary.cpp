@@ -5,6 +5,7 @@
 #include <xtensor/xmath.hpp>
 
 #include "../detail/elementwise.hpp"
+#include "../detail/record_binary.hpp"
 
 namespace xgrad {
 
@@ -188,17 +189,10 @@ Tensor pow_grad_exponent(const Tensor& g, const Tensor& b, const Tensor& e, cons
   return mul(g, where(flat, zero, mul(result, log(b))));
 }
 
-struct PowTensorBackward : OpNode {
-  PowTensorBackward() : OpNode("PowBackward") {}
+// What pow(tensor, tensor)'s backward reads.
+struct PowSaved {
   SavedTensor base, exponent, result;
-  Shape base_shape, exponent_shape;
-  TensorList apply(TensorList&& g) override {
-    Tensor b = base.unpack(this), e = exponent.unpack(this);
-    return {needs_input_grad(0) ? sum_to(pow_grad_base(g[0], b, e), base_shape) : Tensor(),
-            needs_input_grad(1) ? sum_to(pow_grad_exponent(g[0], b, e, result.unpack(this)), exponent_shape)
-                                : Tensor()};
-  }
-  void release_variables() override {
+  void reset() noexcept {
     base.reset();
     exponent.reset();
     result.reset();
@@ -228,12 +222,16 @@ struct PowScalarBaseBackward : OpNode {  // s^e
 
 Tensor pow(const Tensor& base, const Tensor& exponent) {
   Tensor out = binary_map("pow", base, exponent, [](auto x, auto y) { return std::pow(x, y); });
-  if (auto node = record<PowTensorBackward>(out, {&base, &exponent})) {
-    node->base_shape = base.shape();
-    node->exponent_shape = exponent.shape();
-    node->base.save_input(base);
-    node->exponent.save_input(exponent);
-    if (node->needs_input_grad(1)) node->result.save_output(out);
+  // d bᵉ/db = e·bᵉ⁻¹, d bᵉ/de = bᵉ·log(b), with PyTorch's rules at the edges (above)
+  auto node = record_binary<PowSaved>(out, base, exponent, "PowBackward", [](auto& n, Tensor& g) -> TensorList {
+    Tensor b = n.saved.base.unpack(&n), e = n.saved.exponent.unpack(&n);
+    return {n.needs_input_grad(0) ? n.to_a(pow_grad_base(g, b, e)) : Tensor(),
+            n.needs_input_grad(1) ? n.to_b(pow_grad_exponent(g, b, e, n.saved.result.unpack(&n))) : Tensor()};
+  });
+  if (node) {
+    node->saved.base.save_input(base);
+    node->saved.exponent.save_input(exponent);
+    if (node->needs_input_grad(1)) node->saved.result.save_output(out);
   }
   return out;
 }

@@ -26,6 +26,7 @@
 #include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 
+#include "../../autograd/detail/dispatch.hpp"
 #include "../../autograd/tensor.hpp"
 
 // fp-contract=off for the shared loop driver (see above).
@@ -33,12 +34,8 @@
 
 namespace xgrad::optim::detail {
 
-// Calls f(T{}) with T = float or double.
-template <class F>
-decltype(auto) on_dtype(Dtype d, F&& f) {
-  if (d == kFloat32) return f(float{});
-  return f(double{});
-}
+// dispatch(dtype, f) calls f(T{}) with T = float or double: autograd's one dtype switch.
+using xgrad::detail::dispatch;
 
 // Calls f(std::true_type{}) or f(std::false_type{}).
 template <class F>
