@@ -8,6 +8,7 @@
 #include "autograd/function.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/grad_mode.hpp"
+#include "autograd/layer_ops.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/safetensors.hpp"

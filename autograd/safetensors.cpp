@@ -95,12 +95,73 @@ void check_tensors(const std::string& path, const NamedTensors& tensors) {
 
 // ---- Reading -------------------------------------------------------------------------------------
 
+// How a dtype of the file is read: F32 and F64 byte for byte; integers (PyTorch writes
+// num_batches_tracked as I64) into float64, exact up to 2^53; half precision into float32, exactly.
+enum class FileDtype { F32, F64, I64, I32, I16, I8, U8, BOOL, F16, BF16 };
+
+struct FileDtypeInfo {
+  const char* name;
+  FileDtype file;
+  Dtype dtype;  // the tensor it loads into
+  std::size_t itemsize;
+};
+
+constexpr FileDtypeInfo kFileDtypes[] = {
+    {"F32", FileDtype::F32, kFloat32, 4},  {"F64", FileDtype::F64, kFloat64, 8},  {"I64", FileDtype::I64, kFloat64, 8},
+    {"I32", FileDtype::I32, kFloat64, 4},  {"I16", FileDtype::I16, kFloat32, 2},  {"I8", FileDtype::I8, kFloat32, 1},
+    {"U8", FileDtype::U8, kFloat32, 1},    {"BOOL", FileDtype::BOOL, kFloat32, 1}, {"F16", FileDtype::F16, kFloat32, 2},
+    {"BF16", FileDtype::BF16, kFloat32, 2},
+};
+
 struct EntryInfo {
   std::string name;
   Dtype dtype;
   Shape shape;
   std::uint64_t begin, end;
+  FileDtype file = FileDtype::F32;
+  std::size_t file_itemsize = 4;
 };
+
+// IEEE binary16 -> float (exact: every half is a float).
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  std::uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf, nan
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);  // normal: rebias 15 -> 127
+  } else if (mant == 0) {
+    bits = sign;  // ±0
+  } else {
+    // Subnormal: mant · 2^-24, exactly representable as a normal float.
+    const float v = static_cast<float>(mant) * 0x1p-24f;
+    return sign ? -v : v;
+  }
+  return std::bit_cast<float>(bits);
+}
+
+// The element at `p` of the file's dtype, as T.
+template <class T>
+T convert_element(FileDtype f, const unsigned char* p) {
+  auto load = [p](auto v) {
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  switch (f) {
+    case FileDtype::F32: return static_cast<T>(load(float{}));
+    case FileDtype::F64: return static_cast<T>(load(double{}));
+    case FileDtype::I64: return static_cast<T>(load(std::int64_t{}));
+    case FileDtype::I32: return static_cast<T>(load(std::int32_t{}));
+    case FileDtype::I16: return static_cast<T>(load(std::int16_t{}));
+    case FileDtype::I8: return static_cast<T>(load(std::int8_t{}));
+    case FileDtype::U8: return static_cast<T>(load(std::uint8_t{}));
+    case FileDtype::BOOL: return static_cast<T>(load(std::uint8_t{}) != 0);
+    case FileDtype::F16: return static_cast<T>(half_to_float(load(std::uint16_t{})));
+    case FileDtype::BF16: return static_cast<T>(std::bit_cast<float>(static_cast<std::uint32_t>(load(std::uint16_t{})) << 16));
+  }
+  return T(0);
+}
 
 std::uint64_t read_u64_le(const unsigned char* p) {
   std::uint64_t v = 0;
@@ -121,18 +182,20 @@ EntryInfo parse_entry(const std::string& where, const std::string& name, const j
   EntryInfo info{name, kFloat32, {}, 0, 0};
   if (!dtype_it->is_string()) detail::fail(at, "\"dtype\" must be a string, got ", dtype_it->dump());
   const std::string dtype = dtype_it->get<std::string>();
-  if (dtype == "F32")
-    info.dtype = kFloat32;
-  else if (dtype == "F64")
-    info.dtype = kFloat64;
-  else
-    detail::fail(at, "unsupported dtype \"", dtype, "\" (xgrad reads F32 and F64)");
+  const FileDtypeInfo* known = nullptr;
+  for (const FileDtypeInfo& d : kFileDtypes)
+    if (dtype == d.name) known = &d;
+  if (known == nullptr)
+    detail::fail(at, "unsupported dtype \"", dtype, "\" (xgrad reads F32, F64, I64, I32, I16, I8, U8, BOOL, F16, BF16)");
+  info.dtype = known->dtype;
+  info.file = known->file;
+  info.file_itemsize = known->itemsize;
 
   if (!shape_it->is_array()) detail::fail(at, "\"shape\" must be an array, got ", shape_it->dump());
   std::uint64_t numel = 1;
   // The product of the non-zero sizes (in bytes) is bounded even when another size is 0: a 0-element
   // tensor's strides are still products of its sizes and must fit a signed 64-bit integer.
-  std::uint64_t nonzero_bytes = itemsize(info.dtype);
+  std::uint64_t nonzero_bytes = std::max<std::uint64_t>(itemsize(info.dtype), info.file_itemsize);
   for (std::size_t i = 0; i < shape_it->size(); ++i) {
     const json& dim = (*shape_it)[i];
     if (!dim.is_number_unsigned())
@@ -146,7 +209,7 @@ EntryInfo parse_entry(const std::string& where, const std::string& name, const j
     info.shape.push_back(static_cast<std::size_t>(size));
   }
   std::uint64_t nbytes = 0;
-  if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(itemsize(info.dtype)), &nbytes))
+  if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(info.file_itemsize), &nbytes))
     detail::fail(at, "shape ", shape_it->dump(), " overflows");
 
   const json& offsets = *offsets_it;
@@ -299,11 +362,20 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
       using T = decltype(tag);
       auto values = detail::empty_array<T>(e.shape);
       const auto nbytes = static_cast<std::streamsize>(e.end - e.begin);
+      const bool same_bytes = (e.file == FileDtype::F32 && std::is_same_v<T, float>) ||
+                              (e.file == FileDtype::F64 && std::is_same_v<T, double>);
+      std::vector<unsigned char> raw(same_bytes ? 0 : static_cast<std::size_t>(nbytes));
       if (nbytes > 0) {
         in.seekg(static_cast<std::streamoff>(data_start + e.begin));
-        if (!in.read(reinterpret_cast<char*>(values.data()), nbytes))
+        char* dst = same_bytes ? reinterpret_cast<char*>(values.data()) : reinterpret_cast<char*>(raw.data());
+        if (!in.read(dst, nbytes))
           detail::fail(where, "tensor '", e.name, "': cannot read file bytes ", data_start + e.begin, "-",
                        data_start + e.end);
+      }
+      if (!same_bytes) {
+        T* out_values = values.data();
+        for (std::size_t i = 0, n = values.size(); i < n; ++i)
+          out_values[i] = convert_element<T>(e.file, raw.data() + i * e.file_itemsize);
       }
       return detail::make_tensor(std::move(values));
     });

@@ -3,7 +3,7 @@
 // Usage: workloads <workload> [--threads 1,2] [--reps R] [--n N] [--epochs E] [--data DIR]
 //                             [--blas-threads K]
 //   workloads: config | mlp-train | seed-mlp | op-overhead | gemm | fashion-mnist | deep-chain
-//              | deep-chain-nobwd
+//              | deep-chain-nobwd | cnn-train
 //
 // Each workload mirrors ../shared/anchors/libtorch_bench.cpp step for step: the same model, data,
 // warm-up, repetitions and timed region, so that compare.py can pair the two programs' figures.
@@ -511,12 +511,82 @@ void w9_ddp(const Opts& o) {
 #else
 void w9_ddp(const Opts&) { throw std::runtime_error("ddp: built without MPI (XGRAD_MPI=OFF)"); }
 #endif
+// ---------------------------------------------------------------- W7 cnn-train
+std::shared_ptr<nn::Sequential> make_w7_cnn() {
+  return std::make_shared<nn::Sequential>(ModuleList{
+      std::make_shared<nn::Conv2d>(1, 32, 3, nn::Conv2dOptions{.padding = 1}), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::MaxPool2d>(2),
+      std::make_shared<nn::Conv2d>(32, 64, 3, nn::Conv2dOptions{.padding = 1}), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(3136, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(128, 10)});
+}
+
+void w7_cnn_train(const Opts& o) {
+  const int B = 128, inner = 3;
+  const int reps = o.reps > 0 ? o.reps : 7;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto model = make_w7_cnn();
+    optim::Adam opt(model->parameters(), {.lr = 1e-3});
+    auto x = rand({B, 1, 28, 28});
+    auto y = randint(0, 10, {B});
+    auto step = [&] {
+      opt.zero_grad();
+      auto loss = nn::functional::cross_entropy(model->forward(x), y);
+      loss.backward();
+      opt.step();
+    };
+    for (int i = 0; i < 5; ++i) step();
+    std::vector<double> ms, sps;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) step();
+      const double dt = (now_s() - t0) / inner;
+      ms.push_back(dt * 1e3);
+      sps.push_back(B / dt);
+    }
+    report("cnn-train", "ms_per_step", t, "ms", ms);
+    report("cnn-train", "samples_per_s", t, "samples/s", sps);
+    // conv2 alone: forward + sum + backward (input and weight gradients)
+    nn::Conv2d conv(32, 64, 3, {.padding = 1});
+    auto xi = rand({B, 32, 14, 14});
+    xi.requires_grad_();
+    auto conv_step = [&] {
+      conv.zero_grad();
+      xi.zero_grad();
+      conv.forward(xi).sum().backward();
+    };
+    for (int i = 0; i < 3; ++i) conv_step();
+    std::vector<double> cms;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) conv_step();
+      cms.push_back((now_s() - t0) / inner * 1e3);
+    }
+    report("cnn-train", "ms_conv2_fwd_bwd", t, "ms", cms);
+    auto xp = rand({B, 32, 28, 28});
+    xp.requires_grad_();
+    auto pool_step = [&] {
+      xp.zero_grad();
+      nn::functional::max_pool2d(xp, 2).sum().backward();
+    };
+    for (int i = 0; i < 3; ++i) pool_step();
+    std::vector<double> pms;
+    for (int r = 0; r < reps; ++r) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) pool_step();
+      pms.push_back((now_s() - t0) / inner * 1e3);
+    }
+    report("cnn-train", "ms_maxpool_fwd_bwd", t, "ms", pms);
+  }
+}
 
 int run(int argc, char** argv) {
   Opts o;
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|ddp> "
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|ddp> "
                  "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
                  argv[0]);
     return 2;
@@ -559,6 +629,7 @@ int run(int argc, char** argv) {
   else if (w == "deep-chain") w6_deep_chain(o, true);
   else if (w == "deep-chain-nobwd") w6_deep_chain(o, false);
   else if (w == "ddp") w9_ddp(o);
+  else if (w == "cnn-train") w7_cnn_train(o);
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;

@@ -24,18 +24,21 @@ std::string find_file(const fs::path& dir, const std::string& stem) {
        "Fashion-MNIST IDX files");
 }
 
-Tensor load_images(const fs::path& dir, const std::string& stem) {
+Tensor load_images(const fs::path& dir, const std::string& stem, bool flatten) {
   const std::string path = find_file(dir, stem);
   Tensor images = read_idx(path);
   const Shape s = images.shape();
   if (s.size() != 3 || s[1] != 28 || s[2] != 28)
     fail("load_fashion_mnist: '", path, "' holds shape ", shape_str(s), ", expected [n, 28, 28] images");
-  // Scale in place (the tensor is ours) and flatten to 784 features per image.
+  // Scale in place (the tensor is ours) and flatten to 784 features per image (or n×1×28×28).
   float* p = images.data<float>().data();
   const std::size_t n = images.numel();
   for (std::size_t i = 0; i < n; ++i) p[i] /= 255.f;  // exactly x / 255, as torchvision's ToTensor
   // Reshape the value in place: the op would copy 188 MB for nothing (no history to keep here).
-  images.data<float>().reshape({s[0], std::size_t{784}});
+  if (flatten)
+    images.data<float>().reshape({s[0], std::size_t{784}});
+  else
+    images.data<float>().reshape({s[0], std::size_t{1}, std::size_t{28}, std::size_t{28}});
   return images;
 }
 
@@ -52,16 +55,16 @@ Tensor load_labels(const fs::path& dir, const std::string& stem, std::size_t exp
   return labels;
 }
 
-TensorDataset load_part(const fs::path& dir, const std::string& prefix) {
-  Tensor images = load_images(dir, prefix + "-images-idx3-ubyte");
+TensorDataset load_part(const fs::path& dir, const std::string& prefix, bool flatten) {
+  Tensor images = load_images(dir, prefix + "-images-idx3-ubyte", flatten);
   Tensor labels = load_labels(dir, prefix + "-labels-idx1-ubyte", images.shape()[0]);
   return TensorDataset(images, labels);
 }
 
 }  // namespace
 
-Split load_fashion_mnist(const std::string& dir) {
-  return Split{load_part(dir, "train"), load_part(dir, "t10k")};
+Split load_fashion_mnist(const std::string& dir, FashionMnistOptions options) {
+  return Split{load_part(dir, "train", options.flatten), load_part(dir, "t10k", options.flatten)};
 }
 
 }  // namespace xgrad::data

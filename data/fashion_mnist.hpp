@@ -16,6 +16,9 @@ struct Split {
 // values (shape {n}). Reads train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz),
 // t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte(.gz) from `dir`. A missing file throws
 // xgrad::Error naming the path and how to install the data.
-Split load_fashion_mnist(const std::string& dir = "/usr/share/datasets/fashion-mnist");
+struct FashionMnistOptions {
+  bool flatten = true;  // images as n×784; false gives n×1×28×28 (for convolutional nets)
+};
+Split load_fashion_mnist(const std::string& dir = "/usr/share/datasets/fashion-mnist", FashionMnistOptions options = {});
 
 }  // namespace xgrad::data

@@ -1,5 +1,6 @@
 // Activation layers: stateless modules wrapping the elementwise and softmax ops.
 #pragma once
+#include "functional.hpp"
 #include "module.hpp"
 
 namespace xgrad::nn {
@@ -42,6 +43,39 @@ class LogSoftmax : public Module {
   Tensor forward(const Tensor& input) override;
   std::string extra_repr() const override;
   int dim;
+};
+
+// x·Φ(x), exactly (erf) or with PyTorch's tanh approximation.
+class GELU : public Module {
+ public:
+  explicit GELU(functional::GeluApproximate approximate = functional::GeluApproximate::None) : approximate(approximate) {}
+  Tensor forward(const Tensor& input) override;
+  std::string extra_repr() const override;
+  functional::GeluApproximate approximate;
+};
+
+// x·σ(x).
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+};
+
+// x for x > 0, alpha·(e^x - 1) otherwise.
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1) : alpha(alpha) {}
+  Tensor forward(const Tensor& input) override;
+  std::string extra_repr() const override;
+  double alpha;
+};
+
+// log(1 + e^(beta·x)) / beta, linear where beta·x > threshold.
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1, double threshold = 20) : beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& input) override;
+  std::string extra_repr() const override;
+  double beta, threshold;
 };
 
 }  // namespace xgrad::nn

@@ -13,4 +13,14 @@ class Dropout : public Module {
   double p;
 };
 
+// Channel dropout: in training each channel of each sample (N×C×H×W, or C×H×W) is zeroed with
+// probability p, the others scaled by 1/(1-p); the identity in eval.
+class Dropout2d : public Module {
+ public:
+  explicit Dropout2d(double p = 0.5);  // p outside [0, 1) throws
+  Tensor forward(const Tensor& input) override;
+  std::string extra_repr() const override;
+  double p;
+};
+
 }  // namespace xgrad::nn

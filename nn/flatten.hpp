@@ -1,5 +1,8 @@
 // Layers that only pass data along or reshape it: Flatten and Identity.
 #pragma once
+#include <cstdint>
+#include <vector>
+
 #include "module.hpp"
 
 namespace xgrad::nn {
@@ -12,6 +15,16 @@ class Flatten : public Module {
   std::string extra_repr() const override;
   int start_dim;
   int end_dim;
+};
+
+// Expands dim `dim` into `sizes` (one of which may be -1), the inverse of Flatten.
+class Unflatten : public Module {
+ public:
+  Unflatten(int dim, std::vector<std::int64_t> sizes) : dim(dim), sizes(std::move(sizes)) {}
+  Tensor forward(const Tensor& input) override;
+  std::string extra_repr() const override;
+  int dim;
+  std::vector<std::int64_t> sizes;
 };
 
 // Returns its input: a placeholder where a layer is optional.

@@ -2,13 +2,46 @@
 // reduction) and follow PyTorch: Mean averages over every element (over the batch for class-index
 // losses), Sum adds, None keeps one value per element (per sample).
 #pragma once
+#include "../autograd/layer_ops.hpp"
 #include "../autograd/ops.hpp"
 
 namespace xgrad::nn {
 
 using Reduction = xgrad::Reduction;
+// Sizes and paddings of the conv and pooling layers (autograd/layer_ops.hpp).
+using xgrad::Padding1;
+using xgrad::Padding2;
+using xgrad::same;
+using xgrad::SamePadding;
+using xgrad::Size2;
 
 namespace functional {
+
+// Convolution, pooling, normalisation, embedding and the smooth activations (autograd/layer_ops.hpp).
+using xgrad::AvgPool2dArgs;
+using xgrad::Conv1dArgs;
+using xgrad::Conv2dArgs;
+using xgrad::GeluApproximate;
+using xgrad::PadMode;
+using xgrad::Pool2dArgs;
+using xgrad::UnfoldArgs;
+
+using xgrad::adaptive_avg_pool2d;
+using xgrad::avg_pool2d;
+using xgrad::batch_norm;
+using xgrad::conv1d;
+using xgrad::conv2d;
+using xgrad::elu;
+using xgrad::embedding;
+using xgrad::fold;
+using xgrad::gelu;
+using xgrad::group_norm;
+using xgrad::layer_norm;
+using xgrad::max_pool2d;
+using xgrad::pad;
+using xgrad::silu;
+using xgrad::softplus;
+using xgrad::unfold;
 
 using xgrad::leaky_relu;
 using xgrad::linear;

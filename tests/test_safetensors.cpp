@@ -195,8 +195,9 @@ TEST_CASE("safetensors: malformed headers are refused with what and where") {
   contains(load_error(R"({"a": 3})", ""), "tensor 'a': entry must be a JSON object");
   contains(load_error(R"({"a": {"dtype": "F32", "shape": [1]}})", zeros_bytes(4)),
            "must have \"dtype\", \"shape\" and \"data_offsets\"");
-  contains(load_error(R"({"a": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}})", zeros_bytes(2)),
-           "tensor 'a': unsupported dtype \"BF16\"");
+  // BF16 now loads (converted, issue 9 §3); a dtype xgrad does not know is still an error naming the tensor.
+  contains(load_error(R"({"a": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})", zeros_bytes(8)),
+           "tensor 'a': unsupported dtype \"C64\"");
   contains(load_error(R"({"a": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 0]}})", ""),
            "shape entry 1 must be a non-negative integer, got -1");
   contains(load_error(R"({"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 0]}})", ""),

@@ -1,0 +1,274 @@
+// Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d, with PyTorch's output sizes (ceil_mode
+// included) and windows.
+//
+// max_pool2d saves the argmax of each window (a flat index into the input, NaN winning as in
+// PyTorch); its backward is one scatter pass of the gradient to those indices (detail::scatter_rows,
+// whose own backward is the gather: max pooling is twice differentiable, its second derivative 0).
+// Average pooling is linear: a window average and its adjoint, each the other's backward. The windows
+// are separable (a start, an end and a divisor per output row and per output column), which covers
+// avg_pool2d's padding and count_include_pad and the adaptive windows alike.
+#include <cmath>
+#include <limits>
+
+#include "../detail/op_support.hpp"
+#include "../detail/row_gather.hpp"
+#include "../layer_ops.hpp"
+
+namespace xgrad {
+
+using namespace detail;
+using autograd::TensorList;
+
+namespace {
+
+// The input as N×C×H×W: a 3-D input is one sample (unsqueezed), any other rank is an error.
+Tensor as_batched(const char* op, const Tensor& input, bool* batched) {
+  checked(input, op);
+  const Shape s = input.shape();
+  if (s.size() != 3 && s.size() != 4)
+    fail(op, ": expected a 3-D (unbatched) or 4-D (batched) input, got shape ", shape_str(s));
+  *batched = s.size() == 4;
+  return *batched ? input : unsqueeze(input, 0);
+}
+
+constexpr std::size_t kMaxSizeArg = std::size_t{1} << 31;
+void check_size_arg(const char* op, const char* what, std::size_t v) {
+  if (v > kMaxSizeArg) fail(op, ": ", what, " ", v, " is too large (at most 2^31)");
+}
+
+// PyTorch's pooling_output_shape, with its checks.
+std::size_t pooled_size(const char* op, const char* dim, std::size_t in, std::size_t k, std::size_t s, std::size_t p,
+                        std::size_t d, bool ceil_mode, const Shape& shape) {
+  if (k == 0 || s == 0 || d == 0)
+    fail(op, ": kernel size, stride and dilation must be positive, got kernel ", k, ", stride ", s, ", dilation ", d,
+         " along ", dim);
+  check_size_arg(op, "kernel size", k);
+  check_size_arg(op, "stride", s);
+  check_size_arg(op, "dilation", d);
+  check_size_arg(op, "input size", in);
+  if (p > k / 2)
+    fail(op, ": padding ", p, " must be at most half the kernel size ", k, " along ", dim);
+  const auto num = static_cast<std::int64_t>(in + 2 * p) - static_cast<std::int64_t>(d * (k - 1) + 1) +
+                   (ceil_mode ? static_cast<std::int64_t>(s) - 1 : 0);
+  std::int64_t out = (num >= 0 ? num / static_cast<std::int64_t>(s) : -((-num + static_cast<std::int64_t>(s) - 1) /
+                                                                        static_cast<std::int64_t>(s))) + 1;
+  // The last window must start inside the input or its left padding.
+  if (ceil_mode && out > 0 && static_cast<std::size_t>(out - 1) * s >= in + p) --out;
+  if (out < 1)
+    fail(op, ": the kernel (size ", k, ", dilation ", d, ") is larger than the padded input (", in, " + 2·", p,
+         ") along ", dim, ": output size ", out, "; input shape ", shape_str(shape));
+  return static_cast<std::size_t>(out);
+}
+
+// ---- max pooling ---------------------------------------------------------------------------------------
+struct MaxPoolBackward : OpNode {
+  MaxPoolBackward(RowIndex i, Shape s) : OpNode("MaxPool2DWithIndicesBackward"), index(std::move(i)), in_shape(std::move(s)) {}
+  RowIndex index;
+  Shape in_shape;
+  TensorList apply(TensorList&& g) override { return {scatter_rows(g[0], index, 1, in_shape)}; }
+};
+
+// ---- separable window averages -------------------------------------------------------------------------
+struct Windows {
+  std::vector<std::size_t> start, end;  // [start, end) in input coordinates, clipped to the input
+  std::vector<double> divisor;
+};
+struct AvgPlan {
+  std::size_t planes = 0, h = 0, w = 0;
+  Windows rows, cols;
+  Shape in_shape, out_shape;
+};
+using AvgPlanPtr = std::shared_ptr<const AvgPlan>;
+
+Tensor window_average(const Tensor& x, const AvgPlanPtr& p);
+Tensor window_average_adjoint(const Tensor& g, const AvgPlanPtr& p);
+
+struct AvgPoolBackward : OpNode {
+  AvgPoolBackward(const char* name, AvgPlanPtr p) : OpNode(name), plan(std::move(p)) {}
+  AvgPlanPtr plan;
+  TensorList apply(TensorList&& g) override { return {window_average_adjoint(g[0], plan)}; }
+};
+struct AvgPoolBackwardBackward : OpNode {
+  explicit AvgPoolBackwardBackward(AvgPlanPtr p) : OpNode("AvgPool2DBackwardBackward"), plan(std::move(p)) {}
+  AvgPlanPtr plan;
+  TensorList apply(TensorList&& g) override { return {window_average(g[0], plan)}; }
+};
+
+template <class T>
+void window_average_kernel(const T* x, T* o, const AvgPlan& p) {
+  const std::size_t oh = p.rows.start.size(), ow = p.cols.start.size();
+  for (std::size_t b = 0; b < p.planes; ++b) {
+    const T* xb = x + b * p.h * p.w;
+    for (std::size_t i = 0; i < oh; ++i)
+      for (std::size_t j = 0; j < ow; ++j) {
+        T acc = 0;
+        for (std::size_t h = p.rows.start[i]; h < p.rows.end[i]; ++h)
+          for (std::size_t w = p.cols.start[j]; w < p.cols.end[j]; ++w) acc += xb[h * p.w + w];
+        *o++ = acc / static_cast<T>(p.rows.divisor[i] * p.cols.divisor[j]);
+      }
+  }
+}
+
+template <class T>
+void window_average_adjoint_kernel(const T* g, T* x, const AvgPlan& p) {
+  const std::size_t oh = p.rows.start.size(), ow = p.cols.start.size();
+  for (std::size_t b = 0; b < p.planes; ++b) {
+    T* xb = x + b * p.h * p.w;
+    for (std::size_t i = 0; i < oh; ++i)
+      for (std::size_t j = 0; j < ow; ++j) {
+        const T v = *g++ / static_cast<T>(p.rows.divisor[i] * p.cols.divisor[j]);
+        for (std::size_t h = p.rows.start[i]; h < p.rows.end[i]; ++h)
+          for (std::size_t w = p.cols.start[j]; w < p.cols.end[j]; ++w) xb[h * p.w + w] += v;
+      }
+  }
+}
+
+Tensor window_average(const Tensor& x, const AvgPlanPtr& p) {
+  Tensor out = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> o = empty_array<T>(p->out_shape, "avg_pool2d");
+    window_average_kernel(arr<T>(x).data(), o.data(), *p);
+    return make_tensor(std::move(o));
+  });
+  record<AvgPoolBackward>(out, {&x}, "AvgPool2DBackward", p);
+  return out;
+}
+
+Tensor window_average_adjoint(const Tensor& g, const AvgPlanPtr& p) {
+  Tensor out = dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> o = empty_array<T>(p->in_shape, "avg_pool2d backward");
+    std::fill(o.data(), o.data() + o.size(), T(0));
+    window_average_adjoint_kernel(arr<T>(g).data(), o.data(), *p);
+    return make_tensor(std::move(o));
+  });
+  record<AvgPoolBackwardBackward>(out, {&g}, p);
+  return out;
+}
+
+// avg_pool2d's windows along one dim (PyTorch's avg_pool2d kernel).
+Windows pool_windows(std::size_t in, std::size_t out, std::size_t k, std::size_t s, std::size_t p, bool include_pad) {
+  Windows win;
+  for (std::size_t o = 0; o < out; ++o) {
+    const auto start = static_cast<std::int64_t>(o * s) - static_cast<std::int64_t>(p);
+    const std::int64_t end = std::min(start + static_cast<std::int64_t>(k), static_cast<std::int64_t>(in + p));
+    const std::int64_t pool = end - start;
+    const std::int64_t cs = std::max<std::int64_t>(start, 0), ce = std::min<std::int64_t>(end, static_cast<std::int64_t>(in));
+    win.start.push_back(static_cast<std::size_t>(cs));
+    win.end.push_back(static_cast<std::size_t>(std::max(ce, cs)));
+    win.divisor.push_back(static_cast<double>(include_pad ? pool : std::max<std::int64_t>(ce - cs, 0)));
+  }
+  return win;
+}
+
+Windows adaptive_windows(std::size_t in, std::size_t out) {
+  Windows win;
+  for (std::size_t o = 0; o < out; ++o) {
+    const std::size_t start = (o * in) / out, end = ((o + 1) * in + out - 1) / out;
+    win.start.push_back(start);
+    win.end.push_back(end);
+    win.divisor.push_back(static_cast<double>(end - start));
+  }
+  return win;
+}
+
+Tensor average(const Tensor& x4, bool batched, std::shared_ptr<AvgPlan> plan) {
+  const Shape s = x4.shape();
+  plan->planes = s[0] * s[1];
+  plan->h = s[2];
+  plan->w = s[3];
+  plan->in_shape = s;
+  plan->out_shape = {s[0], s[1], plan->rows.start.size(), plan->cols.start.size()};
+  Tensor out = window_average(x4, plan);
+  return batched ? out : squeeze(out, 0);
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
+  const char* op = "max_pool2d";
+  bool batched = false;
+  Tensor x = as_batched(op, input, &batched);
+  const Shape s = x.shape();
+  const Size2 st = args.stride.value_or(kernel), pd = args.padding, dl = args.dilation;
+  const std::size_t oh = pooled_size(op, "height", s[2], kernel.h, st.h, pd.h, dl.h, args.ceil_mode, input.shape());
+  const std::size_t ow = pooled_size(op, "width", s[3], kernel.w, st.w, pd.w, dl.w, args.ceil_mode, input.shape());
+  const Shape out_shape{s[0], s[1], oh, ow};
+  check_allocation(op, out_shape, x.dtype() == kFloat32 ? 4 : 8);
+  const std::size_t planes = s[0] * s[1], H = s[2], W = s[3];
+  auto index = std::make_shared<std::vector<std::int64_t>>(planes * oh * ow);
+  Tensor out = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> o = empty_array<T>(out_shape, op);
+    const T* px = arr<T>(x).data();
+    T* po = o.data();
+    std::int64_t* pi = index->data();
+    for (std::size_t b = 0; b < planes; ++b) {
+      const T* xb = px + b * H * W;
+      const auto base = static_cast<std::int64_t>(b * H * W);
+      for (std::size_t i = 0; i < oh; ++i) {
+        // The window's rows: h0, h0 + dh, ... inside [0, H).
+        auto h0 = static_cast<std::int64_t>(i * st.h) - static_cast<std::int64_t>(pd.h);
+        const std::int64_t h_end = std::min<std::int64_t>(h0 + static_cast<std::int64_t>(dl.h * (kernel.h - 1) + 1),
+                                                          static_cast<std::int64_t>(H));
+        while (h0 < 0) h0 += static_cast<std::int64_t>(dl.h);
+        for (std::size_t j = 0; j < ow; ++j) {
+          auto w0 = static_cast<std::int64_t>(j * st.w) - static_cast<std::int64_t>(pd.w);
+          const std::int64_t w_end = std::min<std::int64_t>(w0 + static_cast<std::int64_t>(dl.w * (kernel.w - 1) + 1),
+                                                            static_cast<std::int64_t>(W));
+          while (w0 < 0) w0 += static_cast<std::int64_t>(dl.w);
+          T best = -std::numeric_limits<T>::infinity();
+          std::int64_t arg = h0 * static_cast<std::int64_t>(W) + w0;
+          for (std::int64_t h = h0; h < h_end; h += static_cast<std::int64_t>(dl.h))
+            for (std::int64_t w = w0; w < w_end; w += static_cast<std::int64_t>(dl.w)) {
+              const std::int64_t at = h * static_cast<std::int64_t>(W) + w;
+              const T v = xb[at];
+              if (v > best || std::isnan(v)) {
+                best = v;
+                arg = at;
+              }
+            }
+          *po++ = best;
+          *pi++ = base + arg;
+        }
+      }
+    }
+    return make_tensor(std::move(o));
+  });
+  record<MaxPoolBackward>(out, {&x}, index, s);
+  return batched ? out : squeeze(out, 0);
+}
+
+Tensor avg_pool2d(const Tensor& input, Size2 kernel, const AvgPool2dArgs& args) {
+  const char* op = "avg_pool2d";
+  bool batched = false;
+  Tensor x = as_batched(op, input, &batched);
+  const Shape s = x.shape();
+  const Size2 st = args.stride.value_or(kernel), pd = args.padding;
+  const std::size_t oh = pooled_size(op, "height", s[2], kernel.h, st.h, pd.h, 1, args.ceil_mode, input.shape());
+  const std::size_t ow = pooled_size(op, "width", s[3], kernel.w, st.w, pd.w, 1, args.ceil_mode, input.shape());
+  auto plan = std::make_shared<AvgPlan>();
+  plan->rows = pool_windows(s[2], oh, kernel.h, st.h, pd.h, args.count_include_pad);
+  plan->cols = pool_windows(s[3], ow, kernel.w, st.w, pd.w, args.count_include_pad);
+  return average(x, batched, std::move(plan));
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
+  const char* op = "adaptive_avg_pool2d";
+  bool batched = false;
+  Tensor x = as_batched(op, input, &batched);
+  const Shape s = x.shape();
+  if (output_size.h == 0 || output_size.w == 0)
+    fail(op, ": output size (", output_size.h, ", ", output_size.w, ") must be positive");
+  check_size_arg(op, "output height", output_size.h);
+  check_size_arg(op, "output width", output_size.w);
+  check_allocation(op, Shape{s[0], s[1], output_size.h, output_size.w}, x.dtype() == kFloat32 ? 4 : 8);
+  if ((s[2] == 0 || s[3] == 0) && x.numel() == 0 && s[0] * s[1] != 0)
+    fail(op, ": input of shape ", shape_str(input.shape()), " has an empty spatial dim");
+  auto plan = std::make_shared<AvgPlan>();
+  plan->rows = adaptive_windows(s[2], output_size.h);
+  plan->cols = adaptive_windows(s[3], output_size.w);
+  return average(x, batched, std::move(plan));
+}
+
+}  // namespace xgrad
