@@ -145,7 +145,7 @@ int run(const Options& o, const Place& place) {
 
   if (!o.checkpoint_dir.empty()) {
     if (place.world > 1) {  // checkpoints hold one process's state (see train/checkpoint.hpp)
-      say("--checkpoint-dir is for single-process runs; drop it under mpirun\n");
+      say("%s", "--checkpoint-dir is for single-process runs; drop it under mpirun\n");
       return 2;
     }
     std::printf("checkpoints in %s (resuming from the newest if there is one)\n", o.checkpoint_dir.c_str());

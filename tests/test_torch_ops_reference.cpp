@@ -79,7 +79,9 @@ TEST_CASE("layer ops match PyTorch: outputs, gradients and second derivatives in
   for (auto& [name, t] : load_safetensors(path.string())) ref[name] = t;
   const auto table = cases();
   CHECK(table.size() == 26);
-  for (const auto& [name, fn] : table) {
+  for (const auto& entry : table) {
+    const auto& name = entry.first;  // not a structured binding: clang 14 cannot capture one in CAPTURE
+    const auto& fn = entry.second;
     CAPTURE(name);
     std::vector<Tensor> inputs;
     for (std::size_t i = 0; ref.count(name + ".in" + std::to_string(i)); ++i) {
