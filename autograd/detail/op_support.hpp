@@ -16,6 +16,7 @@
 #include "../ops.hpp"
 #include "array_pool.hpp"
 #include "dispatch.hpp"  // dispatch(dtype, f): the one dtype switch per op, never per element
+#include "forward_ad.hpp"  // record_jvp: each op's forward-mode rule, beside its backward
 #include "tensor_impl.hpp"
 
 namespace xgrad::detail {
@@ -169,6 +170,8 @@ class SavedTensor {
   Tensor tensor_;
   std::shared_ptr<Storage> storage_;
   std::weak_ptr<autograd::Node> grad_fn_;
+  // A saved output's tangent (forward AD over reverse mode): filled in when the op's JVP runs.
+  std::shared_ptr<SavedTangent> tangent_;
   std::uint32_t output_nr_ = 0;
   Dtype dtype_ = kFloat32;
 };
@@ -190,7 +193,9 @@ inline Tensor maybe(bool want, Tensor t) { return want ? std::move(t) : Tensor()
 // Whether a backward formula may take its fused, allocation-free path: no graph of the backward is
 // being recorded (no create_graph). With create_graph, formulas are Tensor ops so that they are
 // differentiable again.
-inline bool fused_backward() noexcept { return !is_grad_enabled(); }
+// Nor while forward AD is on: the formulas' ops then carry the tangents of gradients and saved tensors
+// (forward mode over reverse mode), which a fused kernel would drop.
+inline bool fused_backward() noexcept { return !is_grad_enabled() && !forward_ad_enabled(); }
 // Whether `t`'s value may be overwritten in place: this handle is the only one on its TensorImpl,
 // the TensorImpl the only owner of the value (no saved copy, no detach()ed view), and it has no
 // history. Gradients flowing through the engine usually are, so a backward kernel can write its
