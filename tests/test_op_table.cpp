@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "autograd/detail/forward_ad.hpp"  // BatchedDualLevel
+#include "autograd/forward_ad.hpp"
 #include "op_table.hpp"
 
 using namespace xgrad;
@@ -521,4 +523,308 @@ TEST_CASE("op table: each operator is its named op, value and gradient") {
       for (std::size_t i = 0; i < wrt.size(); ++i) CHECK(same_bits(gx[i], gy[i]));
     }
   }
+}
+
+// ---- Forward mode: the JVP columns ---------------------------------------------------------------
+// Every sample of every differentiable entry, in float64. Finite differences need a smooth point, so
+// the columns that use them run where the matching reverse-mode column does (Gradcheck for first
+// derivatives, Gradgradcheck for second ones); the exact identities (forward == reverse on random
+// vectors, batched == looped) run on every sample, kinks and ties included.
+
+namespace {
+
+namespace fwd = autograd::forward_ad;
+
+double dot(const Tensor& a, const Tensor& b) {
+  const xt::xarray<double> x = a.detach().to(kFloat64).data<double>(), y = b.detach().to(kFloat64).data<double>();
+  REQUIRE(x.size() == y.size());
+  double s = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) s += x.data()[k] * y.data()[k];
+  return s;
+}
+double abs_dot(const Tensor& a, const Tensor& b) {
+  const xt::xarray<double> x = a.detach().to(kFloat64).data<double>(), y = b.detach().to(kFloat64).data<double>();
+  double s = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) s += std::abs(x.data()[k] * y.data()[k]);
+  return s;
+}
+
+// One random direction per differentiable input (undefined for the others), with `batch` in front
+// when nonzero.
+std::vector<Tensor> directions(const OpInfo& op, const std::vector<Tensor>& in, std::int64_t batch) {
+  std::vector<Tensor> v(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (!op.differentiable_input(i)) continue;
+    Shape s = in[i].shape();
+    if (batch) s.insert(s.begin(), static_cast<std::size_t>(batch));
+    v[i] = randn(s, kFloat64);
+  }
+  return v;
+}
+
+// The inputs with their directions as tangents (an open level is required).
+std::vector<Tensor> duals_of(const std::vector<Tensor>& in, const std::vector<Tensor>& v) {
+  std::vector<Tensor> d = in;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (v[i].defined()) d[i] = fwd::make_dual(in[i], v[i]);
+  return d;
+}
+
+// The output's tangent, zeros when it has none (an output that does not depend on the inputs).
+Tensor tangent_or_zeros(const Tensor& out, std::int64_t batch) {
+  Tensor t = fwd::unpack_dual(out).tangent;
+  if (t.defined()) return t;
+  Shape s = out.shape();
+  if (batch) s.insert(s.begin(), static_cast<std::size_t>(batch));
+  return zeros(s, out.dtype());
+}
+
+bool applies(const OpInfo& op, const Sample& s, Check c) { return op.differentiable && op.applies(c) && s.applies(c); }
+
+}  // namespace
+
+namespace xgrad::test::optable {
+
+// <u, J·v> by one forward pass against <Jᵀ·u, v> by one backward pass, for random u and v (float64
+// inputs, those that require grad get a direction). Returns a description of the mismatch, or "".
+std::string adjoint_mismatch(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in) {
+  const std::vector<Tensor> v = directions(op, in, 0);
+  Tensor jv, out;
+  {
+    fwd::DualLevel level;
+    out = fn(duals_of(in, v));
+    jv = tangent_or_zeros(out, 0);
+  }
+  if (jv.shape() != out.shape() || jv.dtype() != out.dtype()) return "the tangent's shape or dtype is not the output's";
+  const Tensor u = randn(out.shape(), kFloat64);
+  const double forward = dot(u, jv);
+  double reverse = 0, scale = abs_dot(u, jv);
+  const Tensor y = fn(in);
+  if (y.requires_grad()) {
+    const std::vector<Tensor> wrt = requiring_grad(in);
+    const std::vector<Tensor> g = autograd::grad({y}, wrt, {u}, false, false, true);
+    for (std::size_t i = 0, w = 0; i < in.size(); ++i) {
+      if (!in[i].requires_grad()) continue;
+      if (g[w].defined() && v[i].defined()) {
+        reverse += dot(g[w], v[i]);
+        scale += abs_dot(g[w], v[i]);
+      }
+      ++w;
+    }
+  }
+  const bool ok = !std::isfinite(forward) || !std::isfinite(reverse)
+                      ? forward == reverse || (std::isnan(forward) && std::isnan(reverse))  // both agree on a NaN or inf
+                      : std::abs(forward - reverse) <= 1e-12 * (1 + scale);
+  if (ok) return "";
+  std::ostringstream os;
+  os.precision(17);
+  os << "<u, J·v> by forward mode " << forward << " vs <Jᵀ·u, v> by reverse mode " << reverse;
+  return os.str();
+}
+
+// The tangent of fn at `in` along batch random directions under a batched level against the single
+// jvps, one per direction. Returns one line per mismatching element.
+std::vector<std::string> batched_mismatches(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in,
+                                            std::int64_t batch) {
+  const std::vector<Tensor> v = directions(op, in, batch);
+  Tensor batched, out;
+  {
+    detail::BatchedDualLevel level(batch);
+    out = fn(duals_of(in, v));
+    batched = tangent_or_zeros(out, batch);
+  }
+  Shape expected = out.shape();
+  expected.insert(expected.begin(), static_cast<std::size_t>(batch));
+  if (batched.shape() != expected)
+    return {"batched tangent of shape " + shape_str(batched.shape()) + ", expected " + shape_str(expected)};
+  std::vector<std::string> mismatches;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    std::vector<Tensor> vb(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (v[i].defined()) vb[i] = squeeze(slice(v[i], 0, b, b + 1), 0);
+    Tensor single;
+    {
+      fwd::DualLevel level;
+      single = tangent_or_zeros(fn(duals_of(in, vb)), 0);
+    }
+    const xt::xarray<double> x = squeeze(slice(batched, 0, b, b + 1), 0).data<double>(), y = single.data<double>();
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const double bx = x.data()[k], sy = y.data()[k];
+      const bool ok = std::isnan(sy)   ? std::isnan(bx)
+                      : std::isinf(sy) ? bx == sy  // an infinite slope (sqrt, log at 0): the same infinity
+                                       : std::abs(bx - sy) <= 1e-12 * (1 + std::abs(sy));
+      if (!ok) {
+        std::ostringstream os;
+        os.precision(17);
+        os << "entry " << b << ", element " << k << ": batched " << bx << " vs single " << sy;
+        mismatches.push_back(os.str());
+      }
+    }
+  }
+  return mismatches;
+}
+
+// Reverse mode through the tangent: gradcheck of (inputs..., directions...) -> jvp(inputs; directions).
+bool reverse_over_forward_ok(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in, std::string* error) {
+  const std::size_t n = in.size();
+  std::vector<Tensor> all = in;
+  std::vector<std::size_t> diff;
+  for (std::size_t i = 0; i < n; ++i)
+    if (op.differentiable_input(i)) {
+      diff.push_back(i);
+      all.push_back(randn(in[i].shape(), kFloat64).requires_grad_());
+    }
+  const auto tangent_fn = [&](const std::vector<Tensor>& a) -> Tensor {
+    std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<Tensor> v(n);
+    for (std::size_t k = 0; k < diff.size(); ++k) v[diff[k]] = a[n + k];
+    fwd::DualLevel level;
+    return tangent_or_zeros(fn(duals_of(xs, v)), 0);
+  };
+  try {
+    return gradcheck(tangent_fn, all);
+  } catch (const std::exception& e) {
+    *error = e.what();
+  }
+  return false;
+}
+
+}  // namespace xgrad::test::optable
+
+TEST_CASE("op table: forward AD, jvp columns vs finite differences and forward vs reverse") {
+  std::size_t columns = 0, adjoint = 0;
+  manual_seed(2024);
+  for (const OpInfo& op : op_table()) {
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::ForwardAD)) continue;
+      INFO(op.decl << " | " << s.name);
+      const OpFn& fn = op.fn_of(s);
+      if (op.applies(Check::Gradcheck) && s.applies(Check::Gradcheck)) {
+        const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+        bool ok = false;
+        std::string error;
+        try {
+          ok = gradcheck(fn, in, GradcheckOptions{.check_forward_ad = true});
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        CHECK_MESSAGE(ok, error);
+        ++columns;
+      }
+      const std::string m = adjoint_mismatch(op, fn, prepare(op, s.inputs, kFloat64, true));
+      CHECK_MESSAGE(m.empty(), m);
+      ++adjoint;
+    }
+  }
+  MESSAGE("forward AD: " << columns << " gradchecks with forward columns, " << adjoint << " forward-vs-reverse identities");
+  CHECK(columns > 300);
+  CHECK(adjoint > 300);
+}
+
+TEST_CASE("op table: forward over reverse, gradgradcheck with forward-mode columns") {
+  std::size_t runs = 0;
+  for (const OpInfo& op : op_table()) {
+    if (!op.applies(Check::Gradgradcheck)) continue;
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::FwdOverRev) || !s.applies(Check::Gradgradcheck)) continue;
+      INFO(op.decl << " | " << s.name);
+      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+      bool ok = false;
+      std::string error;
+      try {
+        ok = gradgradcheck(op.fn_of(s), in, GradcheckOptions{.check_forward_ad = true});
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      CHECK_MESSAGE(ok, error);
+      ++runs;
+    }
+  }
+  MESSAGE("forward over reverse: " << runs << " samples");
+  CHECK(runs > 300);
+}
+
+TEST_CASE("op table: reverse over forward, gradcheck of the tangent as a function of primal and direction") {
+  std::size_t runs = 0;
+  manual_seed(2025);
+  for (const OpInfo& op : op_table()) {
+    if (!op.applies(Check::Gradgradcheck)) continue;
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::RevOverFwd) || !s.applies(Check::Gradgradcheck)) continue;
+      INFO(op.decl << " | " << s.name);
+      std::string error;
+      CHECK_MESSAGE(reverse_over_forward_ok(op, op.fn_of(s), prepare(op, s.inputs, kFloat64, true), &error), error);
+      ++runs;
+    }
+  }
+  MESSAGE("reverse over forward: " << runs << " samples");
+  CHECK(runs > 300);
+}
+
+TEST_CASE("op table: batched tangents give the single jvps stacked") {
+  std::size_t runs = 0;
+  manual_seed(2026);
+  for (const OpInfo& op : op_table()) {
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::BatchedJvp)) continue;
+      INFO(op.decl << " | " << s.name);
+      for (const std::string& m : batched_mismatches(op, op.fn_of(s), prepare(op, s.inputs, kFloat64, true), 3))
+        FAIL_CHECK(m);
+      ++runs;
+    }
+  }
+  MESSAGE("batched jvp: " << runs << " samples");
+  CHECK(runs > 300);
+}
+
+namespace {
+// A test-only op, sin, whose JVP rule can be made wrong in three ways: a wrong value, a tangent with no
+// history back to the primal (reverse over forward then misses a term), or a wrong batched path.
+enum class Skew { None, Value, Detached, Batched };
+Skew g_skew = Skew::None;
+Tensor skewed_sin(const std::vector<Tensor>& v) {
+  const Tensor& x = v[0];
+  Tensor out = sin(x);
+  // Replaces sin's own tangent by the rule under test.
+  detail::record_jvp("skewed_sin", out, {&x}, [&](detail::Tangents t) {
+    switch (g_skew) {
+      case Skew::Value: return mul(t[0], mul(cos(x), 1.0 + 1e-6));
+      case Skew::Detached: return mul(t[0], cos(x.detach()));
+      case Skew::Batched: return detail::tangent_batch() ? mul(t[0], mul(cos(x), 2.0)) : mul(t[0], cos(x));
+      case Skew::None: break;
+    }
+    return mul(t[0], cos(x));
+  }, detail::JvpBatching::Aware);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("op table: the JVP columns catch a wrong value, a tangent without history, and a wrong batched rule") {
+  const OpInfo op{"skewed_sin(Tensor)", "skewed_sin", skewed_sin, {}, {}};
+  manual_seed(12);
+  const Tensor values = randn({2, 3}, kFloat64);
+  const auto in = [&] { return std::vector<Tensor>{values.detach().clone().requires_grad_()}; };
+  std::string error;
+  g_skew = Skew::None;  // honest: every column passes
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK(gradcheck(skewed_sin, in(), GradcheckOptions{.check_forward_ad = true}));
+  CHECK(reverse_over_forward_ok(op, skewed_sin, in(), &error));
+  CHECK(batched_mismatches(op, skewed_sin, in(), 3).empty());
+  // Tolerances tight enough for a 1e-6 relative error, which the honest rule meets.
+  const GradcheckOptions tight{.atol = 1e-9, .rtol = 1e-8, .raise = false, .check_forward_ad = true};
+  CHECK(gradcheck(skewed_sin, in(), tight));
+
+  g_skew = Skew::Value;  // a relative error of 1e-6: the adjoint identity sees it, finite differences too
+  CHECK_FALSE(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK_FALSE(gradcheck(skewed_sin, in(), tight));
+
+  g_skew = Skew::Detached;  // right value, but reverse mode through the tangent misses d cos(x)/dx
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK_FALSE(reverse_over_forward_ok(op, skewed_sin, in(), &error));
+  CHECK(error.find("Jacobian mismatch") != std::string::npos);
+
+  g_skew = Skew::Batched;  // right unbatched, wrong under a batched level
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK(batched_mismatches(op, skewed_sin, in(), 3).size() == 3 * 6);
+  g_skew = Skew::None;
 }
