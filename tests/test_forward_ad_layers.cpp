@@ -338,3 +338,36 @@ TEST_CASE("forward AD layers: 0-element batches give 0-element tangents") {
     CHECK(t.numel() == 0);
   }
 }
+
+TEST_CASE("forward AD layers: a small CNN's JVP agrees with reverse mode, <u, J v> = <J^T u, v>") {
+  // conv2d -> batch_norm (training) -> gelu -> max_pool2d -> group_norm -> avg_pool2d -> flatten ->
+  // linear: the input and every parameter get a random tangent v; one jvp against one vjp.
+  manual_seed(56);
+  std::vector<Tensor> params = {param({2, 3, 6, 6}), param({4, 3, 3, 3}), param({4}), param({4}), param({4}),
+                                param({4}), param({4}), param({5, 4})};
+  auto net = [](const std::vector<Tensor>& p) {
+    Tensor h = F::conv2d(p[0], p[1], p[2], {.padding = 1});
+    h = F::batch_norm(h, {}, {}, p[3], p[4], true);
+    h = F::max_pool2d(F::gelu(h), 2);
+    h = F::avg_pool2d(F::group_norm(h, 2, p[5], p[6]), 3);
+    return F::linear(flatten(h, 1), p[7]);
+  };
+  std::vector<Tensor> v;
+  for (const Tensor& p : params) v.push_back(randn(p.shape(), kFloat64));
+  Tensor jv;
+  {
+    fwd::DualLevel level;
+    std::vector<Tensor> duals;
+    for (std::size_t i = 0; i < params.size(); ++i) duals.push_back(fwd::make_dual(params[i], v[i]));
+    jv = fwd::unpack_dual(net(duals)).tangent;
+  }
+  REQUIRE(jv.defined());
+  Tensor y = net(params);
+  REQUIRE(jv.shape() == y.shape());
+  Tensor u = randn(y.shape(), kFloat64);
+  const std::vector<Tensor> g = autograd::grad({y}, params, {u});
+  double lhs = (u * jv).sum().item<double>(), rhs = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) rhs += (g[i] * v[i]).sum().item<double>();
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-10));
+  CHECK(std::abs(lhs) > 1e-3);  // a non-trivial direction
+}
