@@ -16,6 +16,10 @@ const char* check_name(Check c) {
     case Check::Empty: return "0-element inputs";
     case Check::DtypeMismatch: return "dtype mismatch";
     case Check::NoGrad: return "no-grad path";
+    case Check::ForwardAD: return "forward AD";
+    case Check::FwdOverRev: return "forward over reverse";
+    case Check::RevOverFwd: return "reverse over forward";
+    case Check::BatchedJvp: return "batched jvp";
   }
   return "?";
 }
@@ -26,7 +30,9 @@ bool OpInfo::differentiable_input(std::size_t i) const {
 
 OpInfo& not_differentiable(OpInfo& op, const std::string& why) {
   op.differentiable = false;
-  for (Check c : {Check::Gradcheck, Check::Gradgradcheck, Check::FusedVsFormula}) op.skip[c] = why;
+  for (Check c : {Check::Gradcheck, Check::Gradgradcheck, Check::FusedVsFormula, Check::ForwardAD, Check::FwdOverRev,
+                  Check::RevOverFwd, Check::BatchedJvp})
+    op.skip[c] = why;
   return op;
 }
 

@@ -32,6 +32,12 @@ enum class Check {
   Empty,           // 0-element inputs: forward shape as PyTorch, 0-element gradients, or an xgrad::Error
   DtypeMismatch,   // mixing float32 and float64 tensor inputs throws an Error naming the op
   NoGrad,          // under NoGradGuard (or with no input requiring grad) nothing is recorded
+  // Forward mode (autograd/forward_ad.hpp), float64, on every sample of a differentiable entry:
+  ForwardAD,   // forward-mode Jacobian columns vs finite differences (where Gradcheck applies), and
+               // <u, J·v> (one jvp) == <Jᵀ·u, v> (one vjp) for random u, v on every sample
+  FwdOverRev,  // gradgradcheck with check_forward_ad: jvps of the backward pass (where Gradgradcheck applies)
+  RevOverFwd,  // gradcheck of (x, v) -> jvp(x; v), i.e. reverse mode through the tangent (likewise)
+  BatchedJvp,  // a batched level with 3 tangents per input == the 3 single jvps stacked
 };
 const char* check_name(Check c);
 

@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "autograd/detail/forward_ad.hpp"  // BatchedDualLevel
+#include "autograd/forward_ad.hpp"
 #include "op_table.hpp"
 
 using namespace xgrad;
@@ -521,4 +523,238 @@ TEST_CASE("op table: each operator is its named op, value and gradient") {
       for (std::size_t i = 0; i < wrt.size(); ++i) CHECK(same_bits(gx[i], gy[i]));
     }
   }
+}
+
+// ---- Forward mode: the JVP columns ---------------------------------------------------------------
+// Every sample of every differentiable entry, in float64. Finite differences need a smooth point, so
+// the columns that use them run where the matching reverse-mode column does (Gradcheck for first
+// derivatives, Gradgradcheck for second ones); the exact identities (forward == reverse on random
+// vectors, batched == looped) run on every sample, kinks and ties included.
+
+namespace {
+
+namespace fwd = autograd::forward_ad;
+
+double dot(const Tensor& a, const Tensor& b) {
+  const xt::xarray<double> x = a.detach().to(kFloat64).data<double>(), y = b.detach().to(kFloat64).data<double>();
+  REQUIRE(x.size() == y.size());
+  double s = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) s += x.data()[k] * y.data()[k];
+  return s;
+}
+double abs_dot(const Tensor& a, const Tensor& b) {
+  const xt::xarray<double> x = a.detach().to(kFloat64).data<double>(), y = b.detach().to(kFloat64).data<double>();
+  double s = 0;
+  for (std::size_t k = 0; k < x.size(); ++k) s += std::abs(x.data()[k] * y.data()[k]);
+  return s;
+}
+
+// One random direction per differentiable input (undefined for the others), with `batch` in front
+// when nonzero.
+std::vector<Tensor> directions(const OpInfo& op, const std::vector<Tensor>& in, std::int64_t batch) {
+  std::vector<Tensor> v(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (!op.differentiable_input(i)) continue;
+    Shape s = in[i].shape();
+    if (batch) s.insert(s.begin(), static_cast<std::size_t>(batch));
+    v[i] = randn(s, kFloat64);
+  }
+  return v;
+}
+
+// The inputs with their directions as tangents (an open level is required).
+std::vector<Tensor> duals_of(const std::vector<Tensor>& in, const std::vector<Tensor>& v) {
+  std::vector<Tensor> d = in;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (v[i].defined()) d[i] = fwd::make_dual(in[i], v[i]);
+  return d;
+}
+
+// The output's tangent, zeros when it has none (an output that does not depend on the inputs).
+Tensor tangent_or_zeros(const Tensor& out, std::int64_t batch) {
+  Tensor t = fwd::unpack_dual(out).tangent;
+  if (t.defined()) return t;
+  Shape s = out.shape();
+  if (batch) s.insert(s.begin(), static_cast<std::size_t>(batch));
+  return zeros(s, out.dtype());
+}
+
+bool applies(const OpInfo& op, const Sample& s, Check c) { return op.differentiable && op.applies(c) && s.applies(c); }
+
+}  // namespace
+
+TEST_CASE("op table: forward AD, jvp columns vs finite differences and forward vs reverse") {
+  std::size_t columns = 0, adjoint = 0;
+  manual_seed(2024);
+  for (const OpInfo& op : op_table()) {
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::ForwardAD)) continue;
+      INFO(op.decl << " | " << s.name);
+      const OpFn& fn = op.fn_of(s);
+      if (op.applies(Check::Gradcheck) && s.applies(Check::Gradcheck)) {
+        const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+        bool ok = false;
+        std::string error;
+        try {
+          ok = gradcheck(fn, in, GradcheckOptions{.check_forward_ad = true});
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        CHECK_MESSAGE(ok, error);
+        ++columns;
+      }
+      // <u, J·v> by one forward pass == <Jᵀ·u, v> by one backward pass.
+      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+      const std::vector<Tensor> v = directions(op, in, 0);
+      Tensor jv, out;
+      {
+        fwd::DualLevel level;
+        out = fn(duals_of(in, v));
+        jv = tangent_or_zeros(out, 0);
+      }
+      REQUIRE(jv.shape() == out.shape());
+      CHECK(jv.dtype() == kFloat64);
+      const Tensor u = randn(out.shape(), kFloat64);
+      const double forward = dot(u, jv);
+      double reverse = 0, scale = abs_dot(u, jv);
+      const Tensor y = fn(in);
+      if (y.requires_grad()) {
+        const std::vector<Tensor> wrt = requiring_grad(in);
+        const std::vector<Tensor> g = autograd::grad({y}, wrt, {u}, false, false, true);
+        for (std::size_t i = 0, w = 0; i < in.size(); ++i) {
+          if (!in[i].requires_grad()) continue;
+          if (g[w].defined()) {
+            reverse += dot(g[w], v[i]);
+            scale += abs_dot(g[w], v[i]);
+          }
+          ++w;
+        }
+      }
+      CAPTURE(forward);
+      CAPTURE(reverse);
+      if (!std::isfinite(forward) || !std::isfinite(reverse))  // a NaN or infinite derivative: both agree on it
+        CHECK((forward == reverse || (std::isnan(forward) && std::isnan(reverse))));
+      else
+        CHECK(std::abs(forward - reverse) <= 1e-12 * (1 + scale));
+      ++adjoint;
+    }
+  }
+  MESSAGE("forward AD: " << columns << " gradchecks with forward columns, " << adjoint << " forward-vs-reverse identities");
+  CHECK(columns > 100);
+  CHECK(adjoint > 150);
+}
+
+TEST_CASE("op table: forward over reverse, gradgradcheck with forward-mode columns") {
+  std::size_t runs = 0;
+  for (const OpInfo& op : op_table()) {
+    if (!op.applies(Check::Gradgradcheck)) continue;
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::FwdOverRev) || !s.applies(Check::Gradgradcheck)) continue;
+      INFO(op.decl << " | " << s.name);
+      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+      bool ok = false;
+      std::string error;
+      try {
+        ok = gradgradcheck(op.fn_of(s), in, GradcheckOptions{.check_forward_ad = true});
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      CHECK_MESSAGE(ok, error);
+      ++runs;
+    }
+  }
+  MESSAGE("forward over reverse: " << runs << " samples");
+  CHECK(runs > 100);
+}
+
+TEST_CASE("op table: reverse over forward, gradcheck of the tangent as a function of primal and direction") {
+  std::size_t runs = 0;
+  manual_seed(2025);
+  for (const OpInfo& op : op_table()) {
+    if (!op.applies(Check::Gradgradcheck)) continue;
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::RevOverFwd) || !s.applies(Check::Gradgradcheck)) continue;
+      INFO(op.decl << " | " << s.name);
+      const OpFn& fn = op.fn_of(s);
+      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+      const std::size_t n = in.size();
+      // (inputs..., directions of the differentiable inputs...) -> jvp(inputs; directions)
+      std::vector<Tensor> all = in;
+      std::vector<std::size_t> diff;
+      for (std::size_t i = 0; i < n; ++i)
+        if (op.differentiable_input(i)) {
+          diff.push_back(i);
+          all.push_back(randn(in[i].shape(), kFloat64).requires_grad_());
+        }
+      const auto tangent_fn = [&](const std::vector<Tensor>& a) -> Tensor {
+        std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n));
+        std::vector<Tensor> v(n);
+        for (std::size_t k = 0; k < diff.size(); ++k) v[diff[k]] = a[n + k];
+        fwd::DualLevel level;
+        return tangent_or_zeros(fn(duals_of(xs, v)), 0);
+      };
+      bool ok = false;
+      std::string error;
+      try {
+        ok = gradcheck(tangent_fn, all);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      CHECK_MESSAGE(ok, error);
+      ++runs;
+    }
+  }
+  MESSAGE("reverse over forward: " << runs << " samples");
+  CHECK(runs > 100);
+}
+
+TEST_CASE("op table: batched tangents give the single jvps stacked") {
+  constexpr std::int64_t kBatch = 3;
+  std::size_t runs = 0;
+  manual_seed(2026);
+  for (const OpInfo& op : op_table()) {
+    for (const Sample& s : op.samples) {
+      if (!applies(op, s, Check::BatchedJvp)) continue;
+      INFO(op.decl << " | " << s.name);
+      const OpFn& fn = op.fn_of(s);
+      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
+      const std::vector<Tensor> v = directions(op, in, kBatch);
+      Tensor batched, out;
+      {
+        detail::BatchedDualLevel level(kBatch);
+        out = fn(duals_of(in, v));
+        batched = tangent_or_zeros(out, kBatch);
+      }
+      Shape expected = out.shape();
+      expected.insert(expected.begin(), static_cast<std::size_t>(kBatch));
+      REQUIRE(batched.shape() == expected);
+      for (std::int64_t b = 0; b < kBatch; ++b) {
+        std::vector<Tensor> vb(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+          if (v[i].defined()) vb[i] = squeeze(slice(v[i], 0, b, b + 1), 0);
+        Tensor single;
+        {
+          fwd::DualLevel level;
+          single = tangent_or_zeros(fn(duals_of(in, vb)), 0);
+        }
+        const xt::xarray<double> x = squeeze(slice(batched, 0, b, b + 1), 0).data<double>(), y = single.data<double>();
+        REQUIRE(x.size() == y.size());
+        for (std::size_t k = 0; k < x.size(); ++k) {
+          CAPTURE(b);
+          CAPTURE(k);
+          CAPTURE(x.data()[k]);
+          CAPTURE(y.data()[k]);
+          if (std::isnan(y.data()[k]))
+            CHECK(std::isnan(x.data()[k]));
+          else if (std::isinf(y.data()[k]))  // an infinite slope (sqrt, log at 0): the same infinity
+            CHECK(x.data()[k] == y.data()[k]);
+          else
+            CHECK(std::abs(x.data()[k] - y.data()[k]) <= 1e-12 * (1 + std::abs(y.data()[k])));
+        }
+      }
+      ++runs;
+    }
+  }
+  MESSAGE("batched jvp: " << runs << " samples");
+  CHECK(runs > 150);
 }

@@ -48,6 +48,8 @@ Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const 
     node->index = index;
     node->input_shape = in;
   }
+  // JVP: the same elements of the tangent. Batched tangents run entry by entry.
+  record_jvp("take_at", out, {&x}, [&](Tangents t) { return take_at(t[0], axis, index, out_shape); });
   return out;
 }
 
@@ -71,6 +73,8 @@ Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const
     node->index = index;
     node->grad_shape = g.shape();
   }
+  // JVP (forward over reverse through take_at's backward): the tangent placed the same way.
+  record_jvp("place_at", out, {&g}, [&](Tangents t) { return place_at(t[0], axis, index, in_shape); });
   return out;
 }
 

@@ -73,6 +73,15 @@ Tensor extremum(const char* op, const char* node_name, bool is_max, const Tensor
     node->saved.a.save_input(a);
     node->saved.b.save_input(b);
   }
+  // JVP (PyTorch's): ȧ where a wins, ḃ where b wins, their mean on ties: the backward's weights.
+  record_jvp(op, out, {&a, &b}, [&](Tangents t) {
+    const std::size_t rank = out.dim();
+    Tensor tie = mul(eq(a, b), 0.5);
+    Tensor r;
+    if (t[0].defined()) r = mul(align_tangent(t[0], rank), add(is_max ? gt(a, b) : lt(a, b), tie));
+    if (t[1].defined()) r = add_tangents(r, mul(align_tangent(t[1], rank), add(is_max ? lt(a, b) : gt(a, b), tie)));
+    return expand_tangent(r, out.shape());
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -108,6 +117,17 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     node->a_shape = a.shape();
     node->b_shape = b.shape();
   }
+  // JVP: where(cond, ȧ, ḃ), a missing tangent being zero. The condition takes no tangent.
+  record_jvp("where", out, {&cond, &a, &b}, [&](Tangents t) {
+    if (!t[1].defined() && !t[2].defined()) return Tensor();
+    const std::size_t rank = out.dim();
+    Tensor zero = scalar_tensor(0.0, out.dtype());
+    Tensor c = cond.detach();
+    Tensor ta = t[1].defined() ? align_tangent(t[1], rank) : zero;
+    Tensor tb = t[2].defined() ? align_tangent(t[2], rank) : zero;
+    // (Broadcasting aligns trailing dims: the condition lines up with a batched tangent's primal dims.)
+    return expand_tangent(where(c, ta, tb), out.shape());
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -122,6 +142,9 @@ Tensor clamp(const Tensor& t, double lo, double hi) {
     return scalar_map("clamp", t, [l, h](T x) { return std::isnan(x) ? x : (x < l ? l : (x > h ? h : x)); });
   });
   if (auto node = record<ClampBackward>(out, {&t}, lo, hi)) node->x.save_input(t);
+  // JVP (PyTorch's): the tangent where lo <= x <= hi, zero elsewhere (the backward's mask).
+  record_jvp("clamp", out, {&t}, [&](Tangents tt) { return mul(tt[0], mul(ge(t, lo), le(t, hi))); },
+             JvpBatching::Aware);
   return out;
 }
 

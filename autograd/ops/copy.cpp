@@ -28,6 +28,8 @@ Tensor Tensor::clone() const {
     return make_tensor(Array<T>(impl.array<T>()));
   });
   record<CloneBackward>(out, {this});
+  // JVP: a copy of the tangent.
+  record_jvp("clone", out, {this}, [](Tangents t) { return t[0].clone(); }, JvpBatching::Aware);
   return out;
 }
 
@@ -45,6 +47,8 @@ Tensor Tensor::to(Dtype dtype) const {
     });
   });
   record<ToDtypeBackward>(out, {this}, impl.dtype);
+  // JVP: the tangent converted the same way.
+  record_jvp("to", out, {this}, [dtype](Tangents t) { return t[0].to(dtype); }, JvpBatching::Aware);
   return out;
 }
 

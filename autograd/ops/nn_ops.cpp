@@ -235,6 +235,21 @@ Tensor one_hot(const Shape& shape, Dtype dtype, const std::vector<std::size_t>& 
 
 Shape per_element_shape(const ClassTargets& ct) { return ct.batched ? Shape{ct.rows, 1} : Shape{}; }
 
+// The tangent of a reduced loss from the tangent of its per-element losses `per` (of a per-element
+// shape of rank `rank`, a batch dim in front under a batched level): kept, summed, or averaged over
+// `count` elements, as the forward reduces the losses.
+Tensor reduce_loss_tangent(const Tensor& per, Reduction r, std::size_t rank, std::size_t count) {
+  if (r == Reduction::None) return per;
+  Tensor s = per;
+  if (rank > 0) {
+    const int lead = tangent_batch() ? 1 : 0;
+    std::vector<int> dims(rank);
+    for (std::size_t i = 0; i < rank; ++i) dims[i] = static_cast<int>(i) + lead;
+    s = sum(per, dims, false);
+  }
+  return r == Reduction::Mean ? div(s, static_cast<double>(count)) : s;
+}
+
 struct ClassLossNode : OpNode {
   ClassLossNode(const char* name, ClassTargets ct, Reduction r, Shape in_shape, Dtype dtype)
       : OpNode(name), targets(std::move(ct)), reduction(r), input_shape(std::move(in_shape)), dtype(dtype) {}
@@ -383,17 +398,39 @@ Tensor bce_op(const Tensor& input, const Tensor& target, Reduction reduction) {
     node->x.save_input(input);
     if (node->needs_input_grad(0)) node->y.save_input(target);
   }
+  // JVP (PyTorch's: the backward's two derivatives, clamps included, times the tangents):
+  // l̇ = ẋ·(x - y)/max(x(1-x), 1e-12) + ẏ·(max(log(1-x), -100) - max(log x, -100)), then reduced.
+  record_jvp(op, out, {&input, &target}, [&](Tangents t) {
+    Tensor per;
+    if (t[0].defined()) per = mul(t[0], div(sub(input, target), clamp_min(mul(input, rsub(input, 1.0)), 1e-12)));
+    if (t[1].defined())
+      per = add_tangents(per, mul(t[1], sub(clamp_min(log(rsub(input, 1.0)), -100.0), clamp_min(log(input), -100.0))));
+    return reduce_loss_tangent(per, reduction, input.shape().size(), input.numel());
+  }, JvpBatching::Aware);
   return out;
 }
 
 Tensor softmax(const Tensor& t, int dim) {
-  return softmax_like<SoftmaxGrad>("softmax", t, dim,
-                                   [](const auto& x, const AxisSplit& l, auto tag) { return softmax_kernel<decltype(tag)>(x, l); });
+  Tensor out = softmax_like<SoftmaxGrad>(
+      "softmax", t, dim, [](const auto& x, const AxisSplit& l, auto tag) { return softmax_kernel<decltype(tag)>(x, l); });
+  // JVP: ẏ = y ⊙ (ṫ - Σ_j ṫ_j y_j) along dim (the transpose of the backward's formula).
+  record_jvp("softmax", out, {&t}, [&](Tangents tt) {
+    Tensor y = output_alias(out);
+    if (t.dim() == 0) return mul(tt[0], 0.0);  // softmax of one element is the constant 1
+    return mul(sub(tt[0], sum(mul(tt[0], y), {tangent_dim(dim, static_cast<std::size_t>(t.dim()))}, true)), y);
+  }, JvpBatching::Aware);
+  return out;
 }
 
 Tensor log_softmax(const Tensor& t, int dim) {
-  return softmax_like<LogSoftmaxGrad>(
+  Tensor out = softmax_like<LogSoftmaxGrad>(
       "log_softmax", t, dim, [](const auto& x, const AxisSplit& l, auto tag) { return log_softmax_kernel<decltype(tag)>(x, l); });
+  // JVP: ẏ = ṫ - Σ_j ṫ_j softmax_j along dim, softmax = exp(y).
+  record_jvp("log_softmax", out, {&t}, [&](Tangents tt) {
+    if (t.dim() == 0) return mul(tt[0], 0.0);  // log_softmax of one element is the constant 0
+    return sub(tt[0], sum(mul(tt[0], exp(output_alias(out))), {tangent_dim(dim, static_cast<std::size_t>(t.dim()))}, true));
+  }, JvpBatching::Aware);
+  return out;
 }
 
 Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction reduction) {
@@ -414,9 +451,20 @@ Tensor cross_entropy_op(const Tensor& logits, const Tensor& target, Reduction re
       losses.data()[i] = std::log(s[i]) - shifted.data()[i * ct.classes + ct.index[i]];
     return reduce_losses(std::move(losses), reduction);
   });
+  // For the JVP (only when the logits carry a tangent): the targets as a one-hot, kept before the node
+  // takes them.
+  const bool fw = forward_ad_enabled() && tangent_of(logits).defined();
+  const Tensor target_hot = fw ? one_hot(si, logits.dtype(), ct.index, ct.classes) : Tensor();
+  const std::size_t rows = ct.rows;
+  const std::size_t per_rank = ct.batched ? 1 : 0;
   if (auto node = record<CrossEntropyBackward>(out, {&logits}, "CrossEntropyBackward", std::move(ct), reduction, si,
                                                logits.dtype()))
     node->logits.save_input(logits);
+  // JVP: loss_i = logsumexp(x_i) - x_i[t_i]  =>  l̇_i = Σ_j (softmax(x_i) - onehot(t_i))_j ẋ_ij, then reduced.
+  record_jvp("cross_entropy", out, {&logits}, [&](Tangents tt) {
+    Tensor per = sum(mul(tt[0], sub(softmax(logits, -1), target_hot)), {-1}, false);
+    return reduce_loss_tangent(per, reduction, per_rank, rows);
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -430,7 +478,15 @@ Tensor nll_loss_op(const Tensor& log_probs, const Tensor& target, Reduction redu
     for (std::size_t i = 0; i < ct.rows; ++i) losses.data()[i] = -p[i * ct.classes + ct.index[i]];
     return reduce_losses(std::move(losses), reduction);
   });
+  const bool fw = forward_ad_enabled() && tangent_of(log_probs).defined();
+  const Tensor target_hot = fw ? one_hot(si, log_probs.dtype(), ct.index, ct.classes) : Tensor();
+  const std::size_t rows = ct.rows;
+  const std::size_t per_rank = ct.batched ? 1 : 0;
   record<NllLossBackward>(out, {&log_probs}, "NllLossBackward", std::move(ct), reduction, si, log_probs.dtype());
+  // JVP: loss_i = -lp_i[t_i]  =>  l̇_i = -(ṫ_i)[t_i], then reduced.
+  record_jvp("nll_loss", out, {&log_probs}, [&](Tangents tt) {
+    return reduce_loss_tangent(neg(sum(mul(tt[0], target_hot), {-1}, false)), reduction, per_rank, rows);
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -461,6 +517,13 @@ Tensor bce_with_logits_op(const Tensor& logits, const Tensor& target, Reduction 
     node->x.save_input(logits);
     if (node->needs_input_grad(0)) node->y.save_input(target);
   }
+  // JVP: l = softplus(x) - x·y  =>  l̇ = (σ(x) - y)·ẋ - x·ẏ, then reduced.
+  record_jvp(op, out, {&logits, &target}, [&](Tangents t) {
+    Tensor per;
+    if (t[0].defined()) per = mul(t[0], sub(sigmoid(logits), target));
+    if (t[1].defined()) per = add_tangents(per, mul(t[1], neg(logits)));
+    return reduce_loss_tangent(per, reduction, logits.shape().size(), logits.numel());
+  }, JvpBatching::Aware);
   return out;
 }
 

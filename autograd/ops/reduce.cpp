@@ -381,6 +381,15 @@ Tensor indices_as_tensor(const std::vector<std::size_t>& index, const Shape& sha
   });
 }
 
+// `index` (one entry per (outer, inner) position) repeated `times` times: the same gather applied to
+// each entry of a batch of tangents in front of the outer dims.
+IndexList repeat_index(const IndexList& index, std::int64_t times) {
+  auto out = std::make_shared<std::vector<std::size_t>>();
+  out->reserve(index->size() * static_cast<std::size_t>(times));
+  for (std::int64_t b = 0; b < times; ++b) out->insert(out->end(), index->begin(), index->end());
+  return out;
+}
+
 // The reduced axis of a single-dim reduction, or a clear error on an empty one.
 std::size_t nonempty_axis(const char* op, const Tensor& t, int dim) {
   const Shape in = t.shape();
@@ -431,6 +440,16 @@ Tensor extreme_all(const char* op, const char* node_name, bool is_max, const Ten
     node->input.save_input(t);
     node->result.save_output(out);
   }
+  // JVP (PyTorch's evenly_read_jvp): the mean of the tangent over the elements equal to the result
+  // (every NaN when it is NaN), the same even split as the backward's.
+  record_jvp(op, out, {&t}, [&](Tangents tt) {
+    Tensor y = output_alias(out).detach();
+    Tensor x = t.detach();
+    Tensor mask = std::isnan(y.item()) ? ne(x, x) : eq(x, y);
+    std::vector<std::size_t> axes(x.dim());
+    std::iota(axes.begin(), axes.end(), std::size_t{0});
+    return div(sum_tangent(mul(tt[0], mask), axes, false), sum(mask));
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -438,12 +457,22 @@ Tensor extreme_dim(const char* op, const char* node_name, bool is_max, const Ten
   checked(t, op);
   const std::size_t axis = nonempty_axis(op, t, dim);
   const Shape in = t.shape();
-  Extreme e = extreme(is_max, t, split_at(in, axis), shape_without(in, axis, keepdim));
+  const Shape out_shape = shape_without(in, axis, keepdim);
+  Extreme e = extreme(is_max, t, split_at(in, axis), out_shape);
   if (auto node = record<ExtremeDimBackward>(e.values, {&t}, node_name)) {
     node->axis = axis;
-    node->index = std::move(e.index);
+    node->index = e.index;
     node->input_shape = in;
   }
+  // JVP: the tangent at the index the forward picked (take_at, the adjoint of the backward's
+  // place_at). A batch of tangents is one take_at over B times as many (outer) rows.
+  record_jvp(op, e.values, {&t}, [&](Tangents tt) {
+    const std::int64_t batch = tangent_batch();
+    if (batch == 0) return take_at(tt[0], axis, e.index, out_shape);
+    if (in.empty()) return tt[0];  // a 0-d input is its own extreme
+    const std::vector<std::int64_t> ts = tangent_shape(out_shape);
+    return take_at(tt[0], axis + 1, repeat_index(e.index, batch), Shape(ts.begin(), ts.end()));
+  }, JvpBatching::Aware);
   return e.values;
 }
 
@@ -574,6 +603,12 @@ Tensor logsumexp(const Tensor& t, int dim, bool keepdim) {
     node->result.save_output(out);
     node->keep_shape = shape_without(in, axis, true);
   }
+  // JVP: Σ ṫ·exp(x - y) along the axis (the softmax-weighted tangent).
+  record_jvp("logsumexp", out, {&t}, [&](Tangents tt) {
+    if (in.empty()) return tt[0];  // d logsumexp(x)/dx = 1 for a 0-d x
+    Tensor y = reshape(output_alias(out), as_i64(shape_without(in, axis, true)));
+    return sum(mul(tt[0], exp(sub(t, y))), {tangent_dim(static_cast<std::int64_t>(axis), in.size())}, keepdim);
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -611,6 +646,11 @@ Tensor var(const Tensor& t, const std::vector<int>& dims, bool unbiased, bool ke
     node->keep_shape = keep_shape;
     node->denominator = denominator;
   }
+  // JVP: Σ 2 (x - mean(x)) ṫ / (N - correction) over the reduced dims.
+  record_jvp("var", out, {&t}, [&](Tangents tt) {
+    Tensor centred = sub(t, mean(t, std::vector<int>(axes.begin(), axes.end()), true));
+    return mul(sum_tangent(mul(tt[0], centred), axes, keepdim), 2.0 / denominator);
+  }, JvpBatching::Aware);
   return out;
 }
 

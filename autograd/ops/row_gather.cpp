@@ -46,6 +46,10 @@ Tensor gather_rows(const Tensor& src, const RowIndex& forward_index, const RowIn
     return make_tensor(std::move(o));
   });
   record<GatherRowsBackward>(out, {&src}, backward_index, row_len, src.shape());
+  // JVP: the same rows of the tangent (linear in src). Batched tangents run entry by entry.
+  record_jvp("gather_rows", out, {&src}, [&](Tangents t) {
+    return gather_rows(t[0], forward_index, backward_index, row_len, out_shape);
+  });
   return out;
 }
 
@@ -67,6 +71,8 @@ Tensor scatter_rows(const Tensor& g, const RowIndex& index, std::size_t row_len,
     return make_tensor(std::move(o));
   });
   record<ScatterRowsBackward>(out, {&g}, index, row_len, g.shape());
+  // JVP (forward over reverse through gather_rows' backward): the tangent scattered the same way.
+  record_jvp("scatter_rows", out, {&g}, [&](Tangents t) { return scatter_rows(t[0], index, row_len, out_shape); });
   return out;
 }
 

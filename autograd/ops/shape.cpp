@@ -281,12 +281,29 @@ Tensor permute_values(const Tensor& t, const std::vector<std::size_t>& perm) {
   return gather_strided(t, out, 0, src);
 }
 
+// The leading dims of a tangent (1 under a batched level, else 0): a primal's axis d is the
+// tangent's axis d + tangent_lead().
+std::size_t tangent_lead() { return tangent_batch() ? 1 : 0; }
+
+// A shape as a tangent's shape (the batch dim in front under a batched level).
+Shape as_tangent_shape(const Shape& s) {
+  const std::vector<std::int64_t> ts = tangent_shape(s);
+  return Shape(ts.begin(), ts.end());
+}
+
 Tensor permute_recorded(const char* node_name, const Tensor& t, const std::vector<std::size_t>& perm) {
   Tensor out = permute_values(t, perm);
   if (auto node = record<PermuteBackward>(out, {&t}, node_name)) {
     node->inverse.resize(perm.size());
     for (std::size_t i = 0; i < perm.size(); ++i) node->inverse[perm[i]] = i;
   }
+  // JVP: the tangent permuted the same way (its batch dim, if any, stays in front).
+  record_jvp(node_name, out, {&t}, [&](Tangents tt) {
+    const std::size_t lead = tangent_lead();
+    std::vector<std::size_t> p(lead, 0);
+    for (std::size_t d : perm) p.push_back(d + lead);
+    return permute_recorded(node_name, tt[0], p);
+  }, JvpBatching::Aware);
   return out;
 }
 Tensor permute_impl(const Tensor& t, const std::vector<std::size_t>& perm) {
@@ -334,6 +351,12 @@ Tensor slice_impl(const Tensor& t, const SliceSpec& s) {
     node->input_shape = in;
     node->spec = s;
   }
+  // JVP: the same slice of the tangent.
+  record_jvp("slice", result, {&t}, [&](Tangents tt) {
+    SliceSpec ts = s;
+    ts.axis += tangent_lead();
+    return slice_impl(tt[0], ts);
+  }, JvpBatching::Aware);
   return result;
 }
 
@@ -349,6 +372,12 @@ Tensor slice_backward_impl(const Tensor& g, const Shape& input_shape, const Slic
     return make_tensor(std::move(o));
   });
   if (auto node = record<SliceBackwardBackward>(out, {&g})) node->spec = s;
+  // JVP (forward over reverse through slice's backward): the tangent written into zeros the same way.
+  record_jvp("slice_backward", out, {&g}, [&](Tangents tt) {
+    SliceSpec ts = s;
+    ts.axis += tangent_lead();
+    return slice_backward_impl(tt[0], as_tangent_shape(input_shape), ts);
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -397,6 +426,11 @@ Tensor index_select_impl(const Tensor& t, std::size_t axis, const IndexList& ind
     node->index = index;
     node->input_shape = in;
   }
+  // JVP: the same rows of the tangent.
+  record_jvp("index_select", out, {&t}, [&](Tangents tt) {
+    if (in.empty()) return tt[0];  // a 0-d input with its one index 0 is itself
+    return index_select_impl(tt[0], axis + tangent_lead(), index, as_tangent_shape(out_shape));
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -425,6 +459,11 @@ Tensor index_add_zeros(const Tensor& g, std::size_t axis, const IndexList& index
     node->index = index;
     node->grad_shape = g.shape();
   }
+  // JVP (forward over reverse through index_select's backward): the tangent added in the same way.
+  record_jvp("index_select_backward", out, {&g}, [&](Tangents tt) {
+    if (input_shape.empty()) return tt[0];
+    return index_add_zeros(tt[0], axis + tangent_lead(), index, as_tangent_shape(input_shape));
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -637,9 +676,18 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
   if (auto node = record_list<CatBackward>(result, tensors)) {
     node->axis = axis;
     node->offsets = std::move(offsets);
-    node->skipped = std::move(skip);
+    node->skipped = forward_ad_enabled() ? skip : std::move(skip);  // the JVP below reads skip
     for (const Tensor& x : tensors) node->shapes.push_back(x.shape());
   }
+  // JVP: the tangents concatenated the same way (zeros for inputs without one; the skipped legacy
+  // empty inputs take no part).
+  record_jvp_list("cat", result, tensors, [&](Tangents tt) {
+    std::vector<Tensor> parts;
+    parts.reserve(tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i)
+      if (!skip[i]) parts.push_back(tt[i].defined() ? tt[i] : zero_tangent(tensors[i]));
+    return cat(parts, static_cast<int>(axis + tangent_lead()));
+  }, JvpBatching::Aware);
   return result;
 }
 
@@ -664,6 +712,13 @@ Tensor stack(const std::vector<Tensor>& tensors, int dim) {
     node->axis = axis;
     node->input_shape = base;
   }
+  // JVP: the tangents stacked the same way (zeros for inputs without one).
+  record_jvp_list("stack", result, tensors, [&](Tangents tt) {
+    std::vector<Tensor> parts;
+    parts.reserve(tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) parts.push_back(tt[i].defined() ? tt[i] : zero_tangent(tensors[i]));
+    return stack(parts, static_cast<int>(axis + tangent_lead()));
+  }, JvpBatching::Aware);
   return result;
 }
 
