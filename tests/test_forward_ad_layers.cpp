@@ -370,4 +370,18 @@ TEST_CASE("forward AD layers: a small CNN's JVP agrees with reverse mode, <u, J 
   for (std::size_t i = 0; i < params.size(); ++i) rhs += (g[i] * v[i]).sum().item<double>();
   CHECK(lhs == doctest::Approx(rhs).epsilon(1e-10));
   CHECK(std::abs(lhs) > 1e-3);  // a non-trivial direction
+
+  // float32: the same tangents in single precision, close to float64's.
+  Tensor jv32;
+  {
+    fwd::DualLevel level;
+    std::vector<Tensor> duals;
+    for (std::size_t i = 0; i < params.size(); ++i)
+      duals.push_back(fwd::make_dual(params[i].detach().to(kFloat32), v[i].to(kFloat32)));
+    jv32 = fwd::unpack_dual(net(duals)).tangent;
+  }
+  REQUIRE(jv32.dtype() == kFloat32);
+  REQUIRE(jv32.shape() == jv.shape());
+  const std::vector<double> a = values(jv), b = values(jv32.to(kFloat64));
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-3).scale(1.0));
 }
