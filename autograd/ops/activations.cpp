@@ -1,6 +1,7 @@
 // Smooth activations (gelu, silu, elu, softplus) and the special functions erf, log1p, expm1:
 // forward kernels and derivatives side by side. Each backward is a formula in Tensor ops, so it is
-// differentiable again (the derivative formulas use only ops with their own derivatives).
+// differentiable again (the derivative formulas use only ops with their own derivatives), and each
+// JVP is the same formula applied to the tangent (record_elementwise).
 #include <cmath>
 
 #include "../detail/elementwise.hpp"
@@ -29,14 +30,21 @@ struct ElementwiseBackward : OpNode {
   void release_variables() override { saved.reset(); }
 };
 
+// Records the backward and the JVP of an elementwise op. Each formula is g·f'(saved), linear in g and
+// elementwise, so the JVP is the same formula applied to the tangent: formula(ṫ, saved). A batched
+// tangent [B, shape...] broadcasts against the saved tensor, so the rule is batch-aware as it stands.
+// The JVP reads the output through output_alias (never `out` itself).
 template <class Formula>
-void record_elementwise(const Tensor& out, const Tensor& in, const char* name, bool save_output, Formula f) {
-  if (auto node = record<ElementwiseBackward<Formula>>(out, {&in}, name, std::move(f))) {
+void record_elementwise(const char* op, const Tensor& out, const Tensor& in, const char* name, bool save_output,
+                        Formula f) {
+  if (auto node = record<ElementwiseBackward<Formula>>(out, {&in}, name, f)) {
     if (save_output)
       node->saved.save_output(out);
     else
       node->saved.save_input(in);
   }
+  record_jvp(op, out, {&in}, [&](Tangents t) { return f(t[0], save_output ? output_alias(out) : in); },
+             JvpBatching::Aware);
 }
 
 // f applied per element with T = the tensor's dtype and parameters cast to it.
@@ -53,7 +61,7 @@ Tensor map_typed(const char* op, const Tensor& t, F f) {
 Tensor erf(const Tensor& t) {
   Tensor out = map_typed("erf", t, [](auto x) { return std::erf(x); });
   // d erf(x) = 2/√π · exp(-x²)
-  record_elementwise(out, t, "ErfBackward", false, [](const Tensor& g, const Tensor& x) {
+  record_elementwise("erf", out, t, "ErfBackward", false, [](const Tensor& g, const Tensor& x) {
     return mul(g, mul(exp(neg(mul(x, x))), kTwoOverSqrtPi));
   });
   return out;
@@ -62,21 +70,21 @@ Tensor erf(const Tensor& t) {
 Tensor log1p(const Tensor& t) {
   Tensor out = map_typed("log1p", t, [](auto x) { return std::log1p(x); });
   // d log(1 + x) = 1 / (1 + x)
-  record_elementwise(out, t, "Log1PBackward", false, [](const Tensor& g, const Tensor& x) { return div(g, add(x, 1.0)); });
+  record_elementwise("log1p", out, t, "Log1PBackward", false, [](const Tensor& g, const Tensor& x) { return div(g, add(x, 1.0)); });
   return out;
 }
 
 Tensor expm1(const Tensor& t) {
   Tensor out = map_typed("expm1", t, [](auto x) { return std::expm1(x); });
   // d (e^x - 1) = e^x = y + 1
-  record_elementwise(out, t, "Expm1Backward", true, [](const Tensor& g, const Tensor& y) { return mul(g, add(y, 1.0)); });
+  record_elementwise("expm1", out, t, "Expm1Backward", true, [](const Tensor& g, const Tensor& y) { return mul(g, add(y, 1.0)); });
   return out;
 }
 
 Tensor silu(const Tensor& t) {
   Tensor out = map_typed("silu", t, [](auto x) { return x / (decltype(x)(1) + std::exp(-x)); });
   // silu = x·σ(x)  =>  d = σ(x)·(1 + x·(1 - σ(x)))
-  record_elementwise(out, t, "SiluBackward", false, [](const Tensor& g, const Tensor& x) {
+  record_elementwise("silu", out, t, "SiluBackward", false, [](const Tensor& g, const Tensor& x) {
     Tensor s = sigmoid(x);
     return mul(g, mul(s, add(mul(x, rsub(s, 1.0)), 1.0)));
   });
@@ -91,7 +99,7 @@ Tensor gelu(const Tensor& t, GeluApproximate approximate) {
       return T(0.5) * x * (T(1) + std::tanh(u));
     });
     // y = ½x(1 + tanh u), u = √(2/π)(x + c·x³)  =>  d = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3c·x²)
-    record_elementwise(out, t, "GeluBackward", false, [](const Tensor& g, const Tensor& x) {
+    record_elementwise("gelu", out, t, "GeluBackward", false, [](const Tensor& g, const Tensor& x) {
       Tensor x2 = mul(x, x);
       Tensor th = tanh(mul(add(x, mul(mul(x2, x), kGeluTanhCoef)), kSqrt2OverPi));
       Tensor du = mul(add(mul(x2, 3 * kGeluTanhCoef), 1.0), kSqrt2OverPi);
@@ -105,7 +113,7 @@ Tensor gelu(const Tensor& t, GeluApproximate approximate) {
     return x * T(0.5) * (T(1) + std::erf(x / static_cast<T>(kSqrt2)));
   });
   // y = x·Φ(x)  =>  d = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(-x²/2)/√(2π)
-  record_elementwise(out, t, "GeluBackward", false, [](const Tensor& g, const Tensor& x) {
+  record_elementwise("gelu", out, t, "GeluBackward", false, [](const Tensor& g, const Tensor& x) {
     Tensor cdf = mul(add(erf(div(x, kSqrt2)), 1.0), 0.5);
     Tensor pdf = mul(exp(mul(mul(x, x), -0.5)), kInvSqrt2Pi);
     return mul(g, add(cdf, mul(x, pdf)));
@@ -120,7 +128,7 @@ Tensor elu(const Tensor& t, double alpha) {
     return scalar_map("elu", t, [a](T x) { return x > 0 ? x : a * std::expm1(x); });
   });
   // d = 1 for x > 0, else α·e^x (PyTorch's value at 0: α). e^min(x, 0) keeps the unused branch finite.
-  record_elementwise(out, t, "EluBackward", false, [alpha](const Tensor& g, const Tensor& x) {
+  record_elementwise("elu", out, t, "EluBackward", false, [alpha](const Tensor& g, const Tensor& x) {
     return where(gt(x, 0.0), g, mul(g, mul(exp(clamp_max(x, 0.0)), alpha)));
   });
   return out;
@@ -133,7 +141,7 @@ Tensor softplus(const Tensor& t, double beta, double threshold) {
     return scalar_map("softplus", t, [b, th](T x) { return x * b > th ? x : std::log1p(std::exp(x * b)) / b; });
   });
   // d = 1 where βx > threshold (the linear part), else σ(βx)
-  record_elementwise(out, t, "SoftplusBackward", false, [beta, threshold](const Tensor& g, const Tensor& x) {
+  record_elementwise("softplus", out, t, "SoftplusBackward", false, [beta, threshold](const Tensor& g, const Tensor& x) {
     Tensor bx = mul(x, beta);
     return where(gt(bx, threshold), g, mul(g, sigmoid(bx)));
   });

@@ -7,6 +7,10 @@
 // fold), the weight gradient a convolution of input and output gradient (mm of the gradient with the
 // columns, summed over the batch) — all Tensor ops, so create_graph differentiates through them.
 // A 1×1, stride-1, unpadded kernel skips im2col: the columns are the input itself, reshaped.
+// Forward mode follows the same composition: pad, unfold and fold carry their JVP rules (each is
+// linear, so its JVP is itself applied to the tangent), mm, reshape, permute and add theirs, so the
+// tangent of conv is conv(ẋ, W) + conv(x, Ẇ) + ḃ with x's columns computed once and shared by
+// both terms, and every tensor the backward saves carries its tangent (forward over reverse works).
 #include <cmath>
 
 #include "../detail/op_support.hpp"
@@ -159,6 +163,40 @@ Shape col_shape(const Im2col& g, ColLayout l) {
   return l == ColLayout::PerSample ? g.cols_shape() : Shape{g.rows(), g.n * g.cols()};
 }
 
+// ---- Forward mode: unfold and fold are linear, so each one's JVP is itself applied to the tangent.
+// A batched level's tangent holds B directions per sample ([B, N, C, H, W] for an input N×C×H×W):
+// the same geometry over B·N samples, one kernel pass instead of B.
+Im2col with_batch(const Im2col& g, std::size_t batch) {
+  Im2col b = g;
+  b.n *= batch;
+  return b;
+}
+
+Tensor unfold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return unfold_impl(t, g, layout);
+  const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
+  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
+             L = static_cast<std::int64_t>(g.cols());
+  Tensor cols = unfold_impl(reshape(t, as_i64(gb.input_shape())), gb, layout);
+  if (layout == ColLayout::PerSample) return reshape(cols, {batch, n, rows, L});  // [B·N, rows, L]
+  // Channel-major [rows, B·N·L] -> [B, rows, N·L]
+  return permute(reshape(cols, {rows, batch, n * L}), {1, 0, 2});
+}
+
+Tensor fold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return fold_impl(t, g, layout);
+  const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
+  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
+             L = static_cast<std::int64_t>(g.cols());
+  Tensor cols = layout == ColLayout::PerSample ? reshape(t, {batch * n, rows, L})
+                                               : reshape(permute(t, {1, 0, 2}), {rows, batch * n * L});
+  Shape s = g.input_shape();
+  s.insert(s.begin(), static_cast<std::size_t>(batch));
+  return reshape(fold_impl(cols, gb, layout), as_i64(s));
+}
+
 // x: N×C×H×W (contiguous) -> the columns.
 Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout) {
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
@@ -170,6 +208,8 @@ Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout) {
     return make_tensor(std::move(o));
   });
   record<UnfoldBackward>(out, {&x}, g, layout);
+  // JVP: the columns of the tangent (unfold is linear)
+  record_jvp("unfold", out, {&x}, [&](Tangents t) { return unfold_tangent(t[0], g, layout); }, JvpBatching::Aware);
   return out;
 }
 
@@ -184,6 +224,8 @@ Tensor fold_impl(const Tensor& cols, const Im2col& g, ColLayout layout) {
     return make_tensor(std::move(o));
   });
   record<FoldBackward>(out, {&cols}, g, layout);
+  // JVP: the fold of the tangent (fold is linear)
+  record_jvp("fold", out, {&cols}, [&](Tangents t) { return fold_tangent(t[0], g, layout); }, JvpBatching::Aware);
   return out;
 }
 
@@ -212,6 +254,17 @@ struct PadBackwardBackward : OpNode {
   TensorList apply(TensorList&& g) override { return {pad_gather(g[0], plan, 0.0)}; }
 };
 
+// The plan for a batched level's tangent [B, shape...]: the batch dim joins the unpadded leading dims.
+PadPlanPtr with_batch(const PadPlanPtr& p) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return p;
+  auto b = std::make_shared<PadPlan>(*p);
+  b->b *= static_cast<std::size_t>(batch);
+  b->in_shape.insert(b->in_shape.begin(), static_cast<std::size_t>(batch));
+  b->out_shape.insert(b->out_shape.begin(), static_cast<std::size_t>(batch));
+  return b;
+}
+
 Tensor pad_gather(const Tensor& x, const PadPlanPtr& p, double value) {
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -234,6 +287,8 @@ Tensor pad_gather(const Tensor& x, const PadPlanPtr& p, double value) {
     return make_tensor(std::move(o));
   });
   record<PadBackward>(out, {&x}, p);
+  // JVP: the tangent padded the same way, with zeros for the constant (pad is affine in x)
+  record_jvp("pad", out, {&x}, [&](Tangents t) { return pad_gather(t[0], with_batch(p), 0.0); }, JvpBatching::Aware);
   return out;
 }
 
@@ -262,6 +317,9 @@ Tensor pad_scatter(const Tensor& g, const PadPlanPtr& p) {
     return make_tensor(std::move(o));
   });
   record<PadBackwardBackward>(out, {&g}, p);
+  // JVP: the tangent scattered the same way (linear)
+  record_jvp("pad backward", out, {&g}, [&](Tangents t) { return pad_scatter(t[0], with_batch(p)); },
+             JvpBatching::Aware);
   return out;
 }
 

@@ -1,5 +1,8 @@
 // embedding: rows of the weight picked by index. Forward is a row gather; backward scatters the
 // gradient's rows back (repeated indices add up), skipping padding_idx, whose row gets no gradient.
+// Forward mode: the weight's tangent gathered by the same index (gather_rows' JVP rule, in
+// row_gather.cpp), the padding row's included, as PyTorch's embedding JVP does (padding_idx only stops
+// the backward); the indices are not differentiable (not an input of the gather).
 #include <cmath>
 
 #include "../detail/op_support.hpp"

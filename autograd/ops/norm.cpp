@@ -8,7 +8,9 @@
 //     dx = invstd · (g - mean(g) - x̂ · mean(g · x̂))        (means over the slice)
 // in Tensor ops, with invstd recomputed from x by Tensor ops and x̂ the saved output, so that
 // create_graph differentiates through it again (gradient penalties through normalised nets work).
-// The affine part (weight, bias) is an ordinary broadcast mul/add.
+// The affine part (weight, bias) is an ordinary broadcast mul/add. Forward mode: `normalize` has its
+// JVP rule (below); the affine part and eval-mode batch_norm are ops with their own, and the running
+// statistics are updated once, by the forward, never by a rule.
 #include <cmath>
 
 #include "../detail/op_support.hpp"
@@ -48,8 +50,23 @@ struct NormalizeBackward : OpNode {
   }
 };
 
+// 1/sqrt(var + eps) per slice, shaped 1×Q×1, for the JVP rule. When reverse mode may differentiate
+// the rule (x requires grad), recomputed from x by Tensor ops; otherwise a constant from the forward's
+// variances (no second pass over x).
+Tensor slice_invstd(const Tensor& x, Slices sl, double eps, const std::vector<double>& var,
+                    const std::vector<std::int64_t>& pqr) {
+  if (is_grad_enabled() && x.requires_grad())
+    return pow(add(xgrad::var(reshape(x, pqr), {0, 2}, false, true), eps), -0.5);
+  return dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> a = empty_array<T>(Shape{1, sl.q, 1}, "normalize");
+    for (std::size_t q = 0; q < sl.q; ++q) a.data()[q] = static_cast<T>(1.0 / std::sqrt(var[q] + eps));
+    return make_tensor(std::move(a));
+  });
+}
+
 // x̂; fills the per-slice mean and biased variance when asked (BatchNorm's running statistics).
-Tensor normalize(const Tensor& x, Slices sl, double eps, std::vector<double>* mean_out = nullptr,
+Tensor normalize(const char* op, const Tensor& x, Slices sl, double eps, std::vector<double>* mean_out = nullptr,
                  std::vector<double>* var_out = nullptr) {
   const std::size_t m = sl.p * sl.r;
   std::vector<double> mu(sl.q, 0.0), var(sl.q, 0.0);
@@ -92,6 +109,22 @@ Tensor normalize(const Tensor& x, Slices sl, double eps, std::vector<double>* me
     node->x.save_input(x);
     node->y.save_output(out);
   }
+  // JVP (PyTorch's batch_norm_jvp / layer_norm_jvp, before the affine part): with s = invstd,
+  //   dx̂ = s·(dx - dμ) + (x - μ)·ds,  dμ = mean(dx),  ds = -s³·mean((x - μ)·dx)
+  // and (x - μ)·s = x̂, so dx̂ = s·(ẋ - mean(ẋ) - x̂·mean(x̂·ẋ)) over each slice: the backward's
+  // formula (the Jacobian is symmetric) applied to the tangent. Batch-aware: a batched tangent's
+  // means run over its own P and R dims, the statistics broadcast over the batch dim.
+  record_jvp(op, out, {&x}, [&](Tangents t) -> Tensor {
+    if (x.numel() == 0) return zero_tangent(x);
+    const std::int64_t batch = tangent_batch();
+    const std::vector<std::int64_t> pqr{static_cast<std::int64_t>(sl.p), static_cast<std::int64_t>(sl.q),
+                                        static_cast<std::int64_t>(sl.r)};
+    const std::vector<int> dims = batch ? std::vector<int>{1, 3} : std::vector<int>{0, 2};
+    Tensor t3 = reshape(t[0], tangent_shape(Shape{sl.p, sl.q, sl.r}));
+    Tensor y3 = reshape(output_alias(out), pqr);
+    Tensor inner = sub(sub(t3, mean(t3, dims, true)), mul(y3, mean(mul(t3, y3), dims, true)));
+    return reshape(mul(slice_invstd(x, sl, eps, var, pqr), inner), tangent_shape(x.shape()));
+  }, JvpBatching::Aware);
   if (mean_out) *mean_out = std::move(mu);
   if (var_out) *var_out = std::move(var);
   return out;
@@ -146,7 +179,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   if (training && m <= 1 && input.numel() != 0)
     fail(op, ": expected more than 1 value per channel when training, got input of shape ", shape_str(s));
   std::vector<double> mu, var;
-  Tensor y = normalize(input, sl, eps, &mu, &var);
+  Tensor y = normalize(op, input, sl, eps, &mu, &var);
   if (training && running_mean.defined() && m > 1) {
     // PyTorch's update: r = momentum·batch + (1 - momentum)·r, the variance unbiased.
     dispatch(input.dtype(), [&](auto tag) {
@@ -178,7 +211,7 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::size_t>& normalize
   Slices sl;
   for (std::size_t d = 0; d < s.size() - ns.size(); ++d) sl.q *= s[d];
   for (std::size_t v : ns) sl.r *= v;
-  return affine(normalize(input, sl, eps), weight, bias, s.size(), false);
+  return affine(normalize(op, input, sl, eps), weight, bias, s.size(), false);
 }
 
 Tensor group_norm(const Tensor& input, std::size_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
@@ -194,7 +227,7 @@ Tensor group_norm(const Tensor& input, std::size_t num_groups, const Tensor& wei
   check_param(op, "bias", bias, {c}, input);
   Slices sl{1, s[0] * num_groups, c / num_groups};
   for (std::size_t d = 2; d < s.size(); ++d) sl.r *= s[d];
-  return affine(normalize(input, sl, eps), weight, bias, s.size(), true);
+  return affine(normalize(op, input, sl, eps), weight, bias, s.size(), true);
 }
 
 }  // namespace xgrad

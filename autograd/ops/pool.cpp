@@ -7,6 +7,8 @@
 // Average pooling is linear: a window average and its adjoint, each the other's backward. The windows
 // are separable (a start, an end and a divisor per output row and per output column), which covers
 // avg_pool2d's padding and count_include_pad and the adaptive windows alike.
+// Forward mode: max pooling's tangent is the input's tangent gathered at the argmax (a row gather);
+// the window averages, being linear, are their own JVP.
 #include <cmath>
 #include <limits>
 
@@ -68,6 +70,22 @@ struct MaxPoolBackward : OpNode {
   TensorList apply(TensorList&& g) override { return {scatter_rows(g[0], index, 1, in_shape)}; }
 };
 
+// The tangent of max pooling: t (shaped like the pooled input, N×C×H×W) read at the flat argmax
+// indices. A batched level's tangent [B, N, C, H, W] reads entry b at the same indices shifted by b
+// input sizes: one gather through a batched index.
+Tensor gather_at_argmax(const Tensor& t, const RowIndex& index, const Shape& out_shape) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return gather_rows(t, index, index, 1, out_shape);
+  const auto step = static_cast<std::int64_t>(t.numel() / static_cast<std::size_t>(batch));
+  auto batched = std::make_shared<std::vector<std::int64_t>>();
+  batched->reserve(index->size() * static_cast<std::size_t>(batch));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (const std::int64_t i : *index) batched->push_back(b * step + i);
+  Shape s = out_shape;
+  s.insert(s.begin(), static_cast<std::size_t>(batch));
+  return gather_rows(t, batched, batched, 1, s);
+}
+
 // ---- separable window averages -------------------------------------------------------------------------
 struct Windows {
   std::vector<std::size_t> start, end;  // [start, end) in input coordinates, clipped to the input
@@ -123,6 +141,18 @@ void window_average_adjoint_kernel(const T* g, T* x, const AvgPlan& p) {
   }
 }
 
+// Forward mode: both window maps are linear, so each one's JVP is itself applied to the tangent. A
+// batched level's tangent [B, N, C, H, W] is B·N·C planes of the same windows: one pass.
+AvgPlanPtr with_batch(const AvgPlanPtr& p) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return p;
+  auto b = std::make_shared<AvgPlan>(*p);
+  b->planes *= static_cast<std::size_t>(batch);
+  b->in_shape.insert(b->in_shape.begin(), static_cast<std::size_t>(batch));
+  b->out_shape.insert(b->out_shape.begin(), static_cast<std::size_t>(batch));
+  return b;
+}
+
 Tensor window_average(const Tensor& x, const AvgPlanPtr& p) {
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -131,6 +161,9 @@ Tensor window_average(const Tensor& x, const AvgPlanPtr& p) {
     return make_tensor(std::move(o));
   });
   record<AvgPoolBackward>(out, {&x}, "AvgPool2DBackward", p);
+  // JVP: the window averages of the tangent
+  record_jvp("avg_pool2d", out, {&x}, [&](Tangents t) { return window_average(t[0], with_batch(p)); },
+             JvpBatching::Aware);
   return out;
 }
 
@@ -143,6 +176,9 @@ Tensor window_average_adjoint(const Tensor& g, const AvgPlanPtr& p) {
     return make_tensor(std::move(o));
   });
   record<AvgPoolBackwardBackward>(out, {&g}, p);
+  // JVP: the tangent spread back the same way
+  record_jvp("avg_pool2d backward", out, {&g}, [&](Tangents t) { return window_average_adjoint(t[0], with_batch(p)); },
+             JvpBatching::Aware);
   return out;
 }
 
@@ -236,6 +272,10 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
     return make_tensor(std::move(o));
   });
   record<MaxPoolBackward>(out, {&x}, index, s);
+  // JVP: the tangent at each window's saved argmax, as PyTorch's max_pool2d_with_indices forward
+  // derivative (a row gather, whose backward is the scatter: reverse over forward works).
+  record_jvp("max_pool2d", out, {&x}, [&](Tangents t) { return gather_at_argmax(t[0], index, out_shape); },
+             JvpBatching::Aware);
   return batched ? out : squeeze(out, 0);
 }
 
