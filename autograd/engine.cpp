@@ -320,11 +320,11 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       detail::fail("autograd::grad: input ", i, " (shape ", shape_str(inputs[i].shape()),
                    ") appears not to have been used in the graph; pass allow_unused=true if this is intended");
     if (result[i].defined() && !create_graph) {
-      // Detached, but a tangent stays (forward mode over reverse mode: the jvp of a gradient).
-      Tensor tangent = detail::tangent_of(result[i]);
+      // Without history, but with its tangent when a dual level is open (as in PyTorch): forward over
+      // reverse (autograd::functional's hessian and vectorized jacobian) reads the gradients' tangents.
+      Tensor tangent = detail::forward_ad_enabled() ? detail::tangent_of(result[i]) : Tensor();
       result[i] = result[i].detach();
-      if (tangent.defined()) [[unlikely]]
-        detail::set_tangent(result[i], std::move(tangent));
+      if (tangent.defined()) detail::set_tangent(result[i], std::move(tangent));
     }
   }
   return result;

@@ -3,7 +3,7 @@
 // Usage: workloads <workload> [--threads 1,2] [--reps R] [--n N] [--epochs E] [--data DIR]
 //                             [--blas-threads K]
 //   workloads: config | mlp-train | seed-mlp | op-overhead | gemm | fashion-mnist | deep-chain
-//              | deep-chain-nobwd | cnn-train
+//              | deep-chain-nobwd | cnn-train | jacobian | ddp
 //
 // Each workload mirrors ../shared/anchors/libtorch_bench.cpp step for step: the same model, data,
 // warm-up, repetitions and timed region, so that compare.py can pair the two programs' figures.
@@ -582,11 +582,54 @@ void w7_cnn_train(const Opts& o) {
   }
 }
 
+// ---------------------------------------------------------------- W8 jacobian
+// The full Jacobian of f(x) = tanh(W2·tanh(W1·x)) and the Hessian of g(x) = sum(tanh(W1·x)), float64,
+// by autograd::functional with the strategy that is best for this shape: all rows at once
+// (vectorize), reverse mode for the Jacobian (forward over reverse: one backward run whose cotangent
+// carries the identity basis as batched tangents) and forward over reverse for the Hessian (x carries
+// the identity basis; the gradient's tangents are H). Both come to two n×n×n GEMMs.
+void w8_jacobian(const Opts& o) {
+  namespace fn = autograd::functional;
+  const std::size_t n = o.n > 0 ? sz(o.n) : 256;
+  const int reps = o.reps > 0 ? o.reps : 7;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto W1 = randn({n, n}, kFloat64) / std::sqrt(static_cast<double>(n));
+    auto W2 = randn({n, n}, kFloat64) / std::sqrt(static_cast<double>(n));
+    auto x0 = randn({n}, kFloat64);
+    auto f = [&](const std::vector<Tensor>& x) { return tanh(matmul(W2, tanh(matmul(W1, x[0])))); };
+    auto g = [&](const std::vector<Tensor>& x) { return sum(tanh(matmul(W1, x[0]))); };
+    auto jac = [&] {
+      auto x = x0.clone().requires_grad_();
+      return fn::jacobian(f, {x}, {.vectorize = true, .strategy = fn::Strategy::ReverseMode})[0][0];
+    };
+    auto hess = [&] {
+      auto x = x0.clone().requires_grad_();
+      return fn::hessian(g, {x}, {.vectorize = true, .outer_jacobian_strategy = fn::Strategy::ForwardMode})[0][0];
+    };
+    jac();
+    hess();
+    std::vector<double> jm, hm;
+    for (int r = 0; r < reps; ++r) {
+      double t0 = now_s();
+      jac();
+      jm.push_back((now_s() - t0) * 1e3);
+      t0 = now_s();
+      hess();
+      hm.push_back((now_s() - t0) * 1e3);
+    }
+    const std::string tag = std::to_string(n);
+    report("jacobian", "ms_jacobian_" + tag, t, "ms", jm);
+    report("jacobian", "ms_hessian_" + tag, t, "ms", hm);
+  }
+}
+
 int run(int argc, char** argv) {
   Opts o;
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|ddp> "
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|jacobian|ddp> "
                  "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
                  argv[0]);
     return 2;
@@ -630,6 +673,7 @@ int run(int argc, char** argv) {
   else if (w == "deep-chain-nobwd") w6_deep_chain(o, false);
   else if (w == "ddp") w9_ddp(o);
   else if (w == "cnn-train") w7_cnn_train(o);
+  else if (w == "jacobian") w8_jacobian(o);
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;
