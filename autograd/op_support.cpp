@@ -96,6 +96,10 @@ void set_history(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
 }
 
 void SavedTensor::save_output(const Tensor& t) {
+  if (saved_tensor_hooks_on) [[unlikely]] {
+    packed_ = pack_saved(t, true);
+    return;
+  }
   TensorImpl& impl = *t.impl();
   storage_ = impl.storage;
   grad_fn_ = impl.grad_fn;
@@ -105,6 +109,8 @@ void SavedTensor::save_output(const Tensor& t) {
 
 Tensor SavedTensor::unpack(const autograd::Node* owner) const {
   if (tensor_.defined()) return tensor_;
+  if (packed_) [[unlikely]]
+    return unpack_saved(*packed_, owner);
   if (!storage_) {
     if (owner && owner->released()) owner->throw_released();
     fail("internal error: unpacking a tensor that was never saved");
@@ -117,6 +123,8 @@ Tensor SavedTensor::unpack(const autograd::Node* owner) const {
 
 const Storage& SavedTensor::storage(const autograd::Node* owner) const {
   if (tensor_.defined()) return *tensor_.impl()->storage;
+  if (packed_) [[unlikely]]
+    return *unpack_saved(*packed_, owner).impl()->storage;
   if (!storage_) {
     if (owner && owner->released()) owner->throw_released();
     fail("internal error: reading a tensor that was never saved");
@@ -249,6 +257,7 @@ void SavedTensor::reset() noexcept {
   tensor_ = Tensor();
   storage_.reset();
   grad_fn_.reset();
+  packed_.reset();
 }
 
 }  // namespace xgrad::detail
