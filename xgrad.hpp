@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autograd/anomaly.hpp"
+#include "autograd/checkpoint.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/error.hpp"
@@ -14,6 +15,7 @@
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/safetensors.hpp"
+#include "autograd/saved_tensors_hooks.hpp"
 #include "autograd/tensor.hpp"
 #include "autograd/to_dot.hpp"
 #include "data/data.hpp"
