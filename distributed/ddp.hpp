@@ -69,9 +69,12 @@ class DistributedDataParallel : public nn::Module {
   // Timings of the last synchronised backward, for benchmarks and the trace.
   struct StepStats {
     double backward_seconds = 0;   // first gradient ready -> every gradient computed
-    double allreduce_seconds = 0;  // time buckets spent in allreduce (summed)
+    double allreduce_seconds = 0;  // time buckets spent in allreduce (summed; from the moment every
+                                   // rank has reached the bucket to its average in .grad)
     double hidden_seconds = 0;     // the part of it that ran while backward was still computing
     double wait_seconds = 0;       // time backward waited for communication after computing
+    double peer_wait_seconds = 0;  // time buckets waited for the other ranks to reach them (summed)
+    double communication_cpu_seconds = 0;  // processor time of the communication thread
   };
   const StepStats& last_step_stats() const;
 
