@@ -582,17 +582,31 @@ void w9_ddp_measure(const Opts& o) {
     ms_dp.push_back(timed(dp));
     dp_cpu_s += double(std::clock() - c0) / CLOCKS_PER_SEC;  // this process, all its threads
   }
-  // The allreduce alone: the whole gradient (1.86 M float32) in one blocking call, every rank idle else.
-  std::vector<double> ms_ar;
+  // The allreduce alone, every rank idle else: the whole gradient (1.86 M float32) in one blocking
+  // call, and DDP's buckets (one blocking call per bucket, of its bytes) one after the other.
+  std::vector<double> ms_ar, ms_ar_buckets;
   if (world > 1) {
     std::size_t numel = 0;
     for (const Tensor& p : dp.model->parameters()) numel += p.numel();
     Tensor g = ones({numel});
+    std::vector<Tensor> buckets;
+    const auto named = dp.model->named_parameters();
+    for (const auto& names : dp.ddp->bucket_parameter_names()) {
+      std::size_t n = 0;
+      for (const std::string& name : names)
+        for (const auto& [full, t] : named)
+          if (full == name) n += t.numel();
+      buckets.push_back(ones({n}));
+    }
     for (int r = 0; r < 3 + 2 * reps; ++r) {
       distributed::barrier();
-      const double t0 = now_s();
+      double t0 = now_s();
       distributed::all_reduce(g, distributed::ReduceOp::Sum);
       if (r >= 3) ms_ar.push_back((now_s() - t0) * 1e3);
+      distributed::barrier();
+      t0 = now_s();
+      for (Tensor& b : buckets) distributed::all_reduce(b, distributed::ReduceOp::Sum);
+      if (r >= 3) ms_ar_buckets.push_back((now_s() - t0) * 1e3);
     }
   }
   if (rank != 0) return;
@@ -607,6 +621,7 @@ void w9_ddp_measure(const Opts& o) {
     report("ddp", "speedup_world2", 1, "x", speedup);
     report("ddp", "ms_per_step_nocomm_world2", 1, "ms", ms_nocomm);
     report("ddp", "allreduce_alone_ms", 1, "ms", ms_ar);
+    report("ddp", "allreduce_buckets_alone_ms", 1, "ms", ms_ar_buckets);
     alone->print_info("reference(256 rows, rank 0 alone)", 1, steps);
     nocomm->print_info("no-communication(128 rows per rank)", world, steps);
   } else {
