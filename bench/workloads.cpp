@@ -571,7 +571,7 @@ void w9_ddp_measure(const Opts& o) {
     if (alone) alone->reset_counters();
   }
   dp.reset_counters();
-  std::vector<double> ms_dp, ms_alone, ms_nocomm;
+  std::vector<double> ms_dp, ms_alone, ms_nocomm, hidden_pct;  // hidden_pct: rank 0's, per DDP sample
   double dp_cpu_s = 0;
   for (int r = 0; r < reps; ++r) {
     if (world > 1) {
@@ -579,8 +579,10 @@ void w9_ddp_measure(const Opts& o) {
       ms_nocomm.push_back(timed(*nocomm));
     }
     const std::clock_t c0 = std::clock();
+    const double allreduce0 = dp.allreduce_s, hidden0 = dp.hidden_s;
     ms_dp.push_back(timed(dp));
     dp_cpu_s += double(std::clock() - c0) / CLOCKS_PER_SEC;  // this process, all its threads
+    if (dp.allreduce_s > allreduce0) hidden_pct.push_back(100.0 * (dp.hidden_s - hidden0) / (dp.allreduce_s - allreduce0));
   }
   // The allreduce alone, every rank idle else: the whole gradient (1.86 M float32) in one blocking
   // call, and DDP's buckets (one blocking call per bucket, of its bytes) one after the other.
@@ -624,6 +626,7 @@ void w9_ddp_measure(const Opts& o) {
     std::sort(s2.begin(), s2.end());
     for (std::size_t i = 0; i < s1.size(); ++i) speedup.push_back(s1[i] / s2[i]);
     report("ddp", "speedup_world2", 1, "x", speedup);
+    report("ddp", "hidden_pct", 1, "%", hidden_pct);
     report("ddp", "ms_per_step_nocomm_world2", 1, "ms", ms_nocomm);
     report("ddp", "allreduce_alone_ms", 1, "ms", ms_ar);
     report("ddp", "allreduce_buckets_alone_ms", 1, "ms", ms_ar_buckets);
