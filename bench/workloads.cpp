@@ -619,15 +619,16 @@ void w9_ddp_measure(const Opts& o) {
   if (rank != 0) return;
   const double steps = double(reps * inner);
   if (world > 1) {
+    const std::string w = std::to_string(world);
     report("ddp", "ms_per_step_world1", 1, "ms", ms_alone);
-    report("ddp", "ms_per_step_world2", 1, "ms", ms_dp);
+    report("ddp", "ms_per_step_world" + w, 1, "ms", ms_dp);
     std::vector<double> s1 = ms_alone, s2 = ms_dp, speedup;
     std::sort(s1.begin(), s1.end());
     std::sort(s2.begin(), s2.end());
     for (std::size_t i = 0; i < s1.size(); ++i) speedup.push_back(s1[i] / s2[i]);
-    report("ddp", "speedup_world2", 1, "x", speedup);
+    report("ddp", "speedup_world" + w, 1, "x", speedup);
     report("ddp", "hidden_pct", 1, "%", hidden_pct);
-    report("ddp", "ms_per_step_nocomm_world2", 1, "ms", ms_nocomm);
+    report("ddp", "ms_per_step_nocomm_world" + w, 1, "ms", ms_nocomm);
     report("ddp", "allreduce_alone_ms", 1, "ms", ms_ar);
     report("ddp", "allreduce_buckets_alone_ms", 1, "ms", ms_ar_buckets);
     std::printf("INFO ddp allreduce alone: rank 0 processor time %.3f ms per whole-gradient allreduce\n",
