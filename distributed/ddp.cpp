@@ -56,6 +56,7 @@ class Reducer {
     double start_us = 0, end_us = 0;  // of its allreduce (every rank has reached the bucket)
     double posted_us = 0;             // handed to the communication thread
     double cpu_seconds = 0;           // the communication thread's processor time for it
+    double reduce_cpu_seconds = 0;    // ... of which in the allreduce and the averaging
   };
 
   void on_gradient_ready(std::size_t index);
@@ -268,6 +269,7 @@ void Reducer::allreduce_bucket(std::size_t index) {
   //    MPI_Iallreduce instead and tests it with the same sleeps as the gate (less spinning when the
   //    machine is oversubscribed, more time per byte).
   b.start_us = detail::now_us();
+  const double cpu_reduce_start = detail::thread_cpu_seconds();
   const MPI_Datatype type = detail::mpi_type(b.dtype);
   auto raw = [&](Tensor& g) -> void* {
     return b.dtype == kFloat32 ? static_cast<void*>(g.data<float>().data()) : static_cast<void*>(g.data<double>().data());
@@ -312,7 +314,9 @@ void Reducer::allreduce_bucket(std::size_t index) {
     }
   }
   b.end_us = detail::now_us();
-  b.cpu_seconds = detail::thread_cpu_seconds() - cpu_start;
+  const double cpu_end = detail::thread_cpu_seconds();
+  b.cpu_seconds = cpu_end - cpu_start;
+  b.reduce_cpu_seconds = cpu_end - cpu_reduce_start;
   trace_.span("wait for peers", 1, b.posted_us, b.start_us);
   trace_.span("allreduce", 1, b.start_us, b.end_us, std::int64_t(b.numel * itemsize(b.dtype)));
 }
@@ -356,6 +360,7 @@ void Reducer::finish_backward() {
     stats_.allreduce_seconds += (b.end_us - b.start_us) * 1e-6;
     stats_.peer_wait_seconds += (b.start_us - b.posted_us) * 1e-6;
     stats_.communication_cpu_seconds += b.cpu_seconds;
+    stats_.allreduce_cpu_seconds += b.reduce_cpu_seconds;
     const double hidden = std::min(b.end_us, compute_end) - std::max(b.start_us, backward_start_us_);
     if (hidden > 0) stats_.hidden_seconds += hidden * 1e-6;
   }

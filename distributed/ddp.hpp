@@ -75,6 +75,8 @@ class DistributedDataParallel : public nn::Module {
     double wait_seconds = 0;       // time backward waited for communication after computing
     double peer_wait_seconds = 0;  // time buckets waited for the other ranks to reach them (summed)
     double communication_cpu_seconds = 0;  // processor time of the communication thread
+    double allreduce_cpu_seconds = 0;      // ... of which in the allreduces and averaging (the rest:
+                                           // waiting for the other ranks to reach the buckets)
   };
   const StepStats& last_step_stats() const;
 

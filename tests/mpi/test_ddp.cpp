@@ -273,6 +273,8 @@ TEST_CASE("ddp: last_step_stats times the synchronised backward consistently") {
   CHECK(st.wait_seconds >= 0);
   CHECK(st.peer_wait_seconds >= 0);
   CHECK(st.communication_cpu_seconds > 0);
+  CHECK(st.allreduce_cpu_seconds >= 0);
+  CHECK(st.allreduce_cpu_seconds <= st.communication_cpu_seconds);
   {  // a backward under no_sync reduces nothing and leaves the last synchronised step's figures
     auto guard = ddp.no_sync();
     nn::functional::mse_loss(ddp.forward(my_rows(batch.x, kRowsPerRank)), my_rows(batch.y, kRowsPerRank)).backward();
