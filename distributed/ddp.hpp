@@ -15,8 +15,11 @@
 // gradients; the first bucket is capped at 1 MiB so communication starts early). When the last
 // gradient of a bucket is final (a post-accumulate-grad hook on each parameter), the bucket is handed
 // to a communication thread that allreduces it while backward goes on; buckets are reduced in index
-// order on every rank. At the end of backward (an engine callback) the call waits for the remaining
-// buckets; the averaged values are copied back into each parameter's .grad by then.
+// order on every rank. The thread first waits, asleep, for every rank to reach the bucket (a
+// non-blocking barrier tested with short sleeps), then reduces it with the blocking MPI_Allreduce
+// (XGRAD_DDP_ALLREDUCE=nonblocking: MPI_Iallreduce tested with sleeps). At the end of backward (an
+// engine callback) the call waits for the remaining buckets; the averaged values are in each
+// parameter's .grad by then.
 #pragma once
 #include <cstddef>
 #include <memory>
