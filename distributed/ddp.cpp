@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <cstring>
 
@@ -77,7 +79,13 @@ class Reducer {
   std::size_t next_launch_ = 0;
   bool expect_sync_ = false;
   bool callback_queued_ = false;
-  std::atomic<bool> compute_done_{false};  // backward has computed every gradient: poll without sleeping
+  // Backward has computed every gradient: the communication thread polls without sleeping. Set
+  // under compute_done_mutex_ and announced on compute_done_cv_, which the thread's pauses wait on,
+  // so the end of backward cuts a pause short.
+  std::atomic<bool> compute_done_{false};
+  std::mutex compute_done_mutex_;
+  std::condition_variable compute_done_cv_;
+  void pause_unless_compute_done(int pause_us);  // on the communication thread
   double backward_start_us_ = 0;
 };
 
@@ -258,8 +266,7 @@ void Reducer::allreduce_bucket(std::size_t index) {
   for (int done = 0, pause_us = 5;; pause_us = std::min(2 * pause_us, max_poll_pause_us)) {
     check(MPI_Test(&gate, &done, MPI_STATUS_IGNORE), "MPI_Test (DistributedDataParallel bucket)");
     if (done) break;
-    if (!compute_done_.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
-    else std::this_thread::yield();
+    pause_unless_compute_done(pause_us);
   }
   // 2. Every rank is here: the allreduce. One for the packed small parameters, one per large
   //    parameter straight in its .grad (as PyTorch's gradient views into the bucket: no copy of the
@@ -293,8 +300,7 @@ void Reducer::allreduce_bucket(std::size_t index) {
     check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE),
           "MPI_Testall (DistributedDataParallel bucket)");
     if (done) break;
-    if (!compute_done_.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
-    else std::this_thread::yield();
+    pause_unless_compute_done(pause_us);
   }
   // Average: the sums divided by the world size, into each parameter's .grad (final: backward no
   // longer touches them).
@@ -321,9 +327,23 @@ void Reducer::allreduce_bucket(std::size_t index) {
   trace_.span("allreduce", 1, b.start_us, b.end_us, std::int64_t(b.numel * itemsize(b.dtype)));
 }
 
+void Reducer::pause_unless_compute_done(int pause_us) {
+  if (compute_done_.load(std::memory_order_acquire)) {
+    std::this_thread::yield();
+    return;
+  }
+  std::unique_lock lock(compute_done_mutex_);
+  compute_done_cv_.wait_for(lock, std::chrono::microseconds(pause_us),
+                            [&] { return compute_done_.load(std::memory_order_acquire); });
+}
+
 void Reducer::finish_backward() {
   const double compute_end = detail::now_us();
-  compute_done_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(compute_done_mutex_);
+    compute_done_.store(true, std::memory_order_release);
+  }
+  compute_done_cv_.notify_all();
   expect_sync_ = false;
   std::vector<std::string> missing;
   for (std::size_t i = 0; i < params_.size(); ++i) {
