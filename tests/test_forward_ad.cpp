@@ -84,6 +84,20 @@ struct CubeWithoutJvp : Function<CubeWithoutJvp> {
   }
 };
 
+// A jvp that returns a tangent of the wrong shape, and one that returns too many: errors naming it.
+struct BadShapeJvp : Function<BadShapeJvp> {
+  static const char* name() { return "BadShapeJvp"; }
+  static Tensor forward(AutogradContext*, const Tensor& x) { return x * 2.0; }
+  static std::vector<Tensor> backward(AutogradContext*, std::vector<Tensor> g) { return {g[0] * 2.0}; }
+  static std::vector<Tensor> jvp(AutogradContext*, std::vector<Tensor> t) { return {sum(t[0])}; }
+};
+struct TooManyJvp : Function<TooManyJvp> {
+  static const char* name() { return "TooManyJvp"; }
+  static Tensor forward(AutogradContext*, const Tensor& x) { return x * 2.0; }
+  static std::vector<Tensor> backward(AutogradContext*, std::vector<Tensor> g) { return {g[0] * 2.0}; }
+  static std::vector<Tensor> jvp(AutogradContext*, std::vector<Tensor> t) { return {t[0] * 2.0, t[0]}; }
+};
+
 }  // namespace
 
 // ---- make_dual / unpack_dual ------------------------------------------------------------------------
@@ -243,6 +257,18 @@ TEST_CASE("forward AD: a custom Function's jvp gives its outputs' tangents, and 
   CHECK_THROWS_WITH_AS(CubeWithoutJvp::apply(fwd::make_dual(x, f64({1, 1}))), doctest::Contains("jvp"), Error);
   // Without a tangent on its inputs the Function runs as usual under the level.
   check_close(CubeWithoutJvp::apply(x), {1, 8});
+}
+
+TEST_CASE("forward AD: a custom Function's jvp of the wrong shape or count, and an op rule of the wrong shape, are errors") {
+  const Tensor x = f64({1, 2});
+  fwd::DualLevel level;
+  const Tensor d = fwd::make_dual(x, f64({1, 1}));
+  CHECK_THROWS_WITH_AS(BadShapeJvp::apply(d), doctest::Contains("BadShapeJvp: jvp returned a tangent of shape []"), Error);
+  CHECK_THROWS_WITH_AS(TooManyJvp::apply(d), doctest::Contains("TooManyJvp: jvp returned 2 tangents for 1 outputs"), Error);
+  // An op's rule is checked too (an internal error that names the op).
+  Tensor out = d * 1.0;
+  CHECK_THROWS_WITH_AS(detail::record_jvp("probe_op", out, {&d}, [](detail::Tangents t) { return sum(t[0]); }),
+                       doctest::Contains("probe_op: internal error: its JVP rule gave a tangent of shape []"), Error);
 }
 
 TEST_CASE("forward AD: a custom Function's jvp under a batched level runs per entry") {
