@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -80,6 +82,20 @@ struct CubeWithoutJvp : Function<CubeWithoutJvp> {
     Tensor x = ctx->saved()[0];
     return {g[0] * (x * x * 3.0)};
   }
+};
+
+// A jvp that returns a tangent of the wrong shape, and one that returns too many: errors naming it.
+struct BadShapeJvp : Function<BadShapeJvp> {
+  static const char* name() { return "BadShapeJvp"; }
+  static Tensor forward(AutogradContext*, const Tensor& x) { return x * 2.0; }
+  static std::vector<Tensor> backward(AutogradContext*, std::vector<Tensor> g) { return {g[0] * 2.0}; }
+  static std::vector<Tensor> jvp(AutogradContext*, std::vector<Tensor> t) { return {sum(t[0])}; }
+};
+struct TooManyJvp : Function<TooManyJvp> {
+  static const char* name() { return "TooManyJvp"; }
+  static Tensor forward(AutogradContext*, const Tensor& x) { return x * 2.0; }
+  static std::vector<Tensor> backward(AutogradContext*, std::vector<Tensor> g) { return {g[0] * 2.0}; }
+  static std::vector<Tensor> jvp(AutogradContext*, std::vector<Tensor> t) { return {t[0] * 2.0, t[0]}; }
 };
 
 }  // namespace
@@ -241,6 +257,18 @@ TEST_CASE("forward AD: a custom Function's jvp gives its outputs' tangents, and 
   CHECK_THROWS_WITH_AS(CubeWithoutJvp::apply(fwd::make_dual(x, f64({1, 1}))), doctest::Contains("jvp"), Error);
   // Without a tangent on its inputs the Function runs as usual under the level.
   check_close(CubeWithoutJvp::apply(x), {1, 8});
+}
+
+TEST_CASE("forward AD: a custom Function's jvp of the wrong shape or count, and an op rule of the wrong shape, are errors") {
+  const Tensor x = f64({1, 2});
+  fwd::DualLevel level;
+  const Tensor d = fwd::make_dual(x, f64({1, 1}));
+  CHECK_THROWS_WITH_AS(BadShapeJvp::apply(d), doctest::Contains("BadShapeJvp: jvp returned a tangent of shape []"), Error);
+  CHECK_THROWS_WITH_AS(TooManyJvp::apply(d), doctest::Contains("TooManyJvp: jvp returned 2 tangents for 1 outputs"), Error);
+  // An op's rule is checked too (an internal error that names the op).
+  Tensor out = d * 1.0;
+  CHECK_THROWS_WITH_AS(detail::record_jvp("probe_op", out, {&d}, [](detail::Tangents t) { return sum(t[0]); }),
+                       doctest::Contains("probe_op: internal error: its JVP rule gave a tangent of shape []"), Error);
 }
 
 TEST_CASE("forward AD: a custom Function's jvp under a batched level runs per entry") {
@@ -407,4 +435,42 @@ TEST_CASE("forward AD: a graph that outlives its level keeps no tangent memory")
   CHECK(tangent_storage.expired());
   // The graph still works: d exp = exp.
   check_close(autograd::grad({sum(y)}, {x})[0], {std::exp(1.0), std::exp(2.0)});
+}
+
+TEST_CASE("forward AD over reverse mode under a batched level equals the loop, through gathers and scatters") {
+  // Hessian-vector products for a batch of 3 directions at once against one at a time, for scalar
+  // functions whose backward passes scatter (place_at, index_add, slice_backward, scatter_rows) and
+  // whose forward gathers (take_at, index_select, gather_rows): the batched rules of those ops.
+  manual_seed(41);
+  const Tensor idx = f64({2, 0, 2, 1});
+  const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> functions{
+      {"max along dim", [](const Tensor& x) { return sum(max(pow(x, 3.0), 1, false)); }},
+      {"max of all", [](const Tensor& x) { return max(pow(x, 3.0)); }},
+      {"index_select", [idx](const Tensor& x) { return sum(pow(index_select(x, 0, idx), 3.0)); }},
+      {"slice", [](const Tensor& x) { return sum(pow(slice(x, 1, 1, 4, 2), 3.0)); }},
+      {"embedding", [idx](const Tensor& x) { return sum(pow(embedding(idx, x), 3.0)); }},
+      {"cat and stack", [](const Tensor& x) { return sum(pow(stack({x, cat({x, x}, 0).slice(0, 0, 3)}, 1), 3.0)); }},
+  };
+  const Tensor x0 = randn({3, 4}, kFloat64);
+  const Tensor v = randn({3, 3, 4}, kFloat64);
+  for (const auto& [name, f] : functions) {
+    INFO(name);
+    const Tensor x = x0.detach().clone().requires_grad_();
+    Tensor batched;
+    {
+      detail::BatchedDualLevel level(3);
+      const Tensor d = fwd::make_dual(x, v);
+      const Tensor g = autograd::grad({f(d)}, {x}, {}, true, true)[0];
+      batched = fwd::unpack_dual(g).tangent;
+    }
+    REQUIRE(batched.defined());
+    REQUIRE(batched.shape() == Shape{3, 3, 4});
+    for (std::int64_t b = 0; b < 3; ++b) {
+      fwd::DualLevel level;
+      const Tensor d = fwd::make_dual(x, squeeze(slice(v, 0, b, b + 1), 0));
+      const Tensor single = fwd::unpack_dual(autograd::grad({f(d)}, {x}, {}, true, true)[0]).tangent;
+      REQUIRE(single.defined());
+      check_close(squeeze(slice(batched, 0, b, b + 1), 0), values_of(single), 1e-12);
+    }
+  }
 }

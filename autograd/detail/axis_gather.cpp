@@ -26,6 +26,19 @@ struct PlaceAtBackward : OpNode {
   TensorList apply(TensorList&& g) override { return {take_at(g[0], axis, index, grad_shape)}; }
 };
 
+// Under a batched level the batch dim of a tangent is one more outer dim: the same index for each entry.
+IndexList repeated(const IndexList& index, std::int64_t batch) {
+  auto out = std::make_shared<std::vector<std::size_t>>();
+  out->reserve(index->size() * static_cast<std::size_t>(batch));
+  for (std::int64_t b = 0; b < batch; ++b) out->insert(out->end(), index->begin(), index->end());
+  return out;
+}
+
+Shape batched_shape(const Shape& s) {
+  const std::vector<std::int64_t> t = tangent_shape(s);
+  return Shape(t.begin(), t.end());
+}
+
 }  // namespace
 
 Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const Shape& out_shape) {
@@ -48,8 +61,13 @@ Tensor take_at(const Tensor& x, std::size_t axis, const IndexList& index, const 
     node->index = index;
     node->input_shape = in;
   }
-  // JVP: the same elements of the tangent. Batched tangents run entry by entry.
-  record_jvp("take_at", out, {&x}, [&](Tangents t) { return take_at(t[0], axis, index, out_shape); });
+  // JVP: the same elements of the tangent; a batch of tangents in one gather.
+  record_jvp("take_at", out, {&x}, [&](Tangents t) {
+    const std::int64_t batch = tangent_batch();
+    if (batch == 0) return take_at(t[0], axis, index, out_shape);
+    if (in.empty()) return reshape(t[0], tangent_shape(out_shape));  // a 0-d x: its one element
+    return take_at(t[0], axis + 1, repeated(index, batch), batched_shape(out_shape));
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -74,7 +92,12 @@ Tensor place_at(const Tensor& g, std::size_t axis, const IndexList& index, const
     node->grad_shape = g.shape();
   }
   // JVP (forward over reverse through take_at's backward): the tangent placed the same way.
-  record_jvp("place_at", out, {&g}, [&](Tangents t) { return place_at(t[0], axis, index, in_shape); });
+  record_jvp("place_at", out, {&g}, [&](Tangents t) {
+    const std::int64_t batch = tangent_batch();
+    if (batch == 0) return place_at(t[0], axis, index, in_shape);
+    if (in_shape.empty()) return reshape(t[0], tangent_shape(in_shape));  // a 0-d result: g's one element
+    return place_at(t[0], axis + 1, repeated(index, batch), batched_shape(in_shape));
+  }, JvpBatching::Aware);
   return out;
 }
 
