@@ -28,6 +28,9 @@ struct Im2col {
   std::size_t n = 0, c = 0, h = 0, w = 0;  // input N×C×H×W
   std::size_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
   std::size_t oh = 0, ow = 0;  // kernel positions along H and W
+  // Channel-major columns in `blocks` independent groups of n/blocks samples each (a batched level's
+  // tangent: one group per direction), [blocks, rows, n/blocks·L]; 1 for the plain layout.
+  std::size_t blocks = 1;
   std::size_t rows() const { return c * kh * kw; }
   std::size_t cols() const { return oh * ow; }
   Shape input_shape() const { return {n, c, h, w}; }
@@ -156,19 +159,27 @@ struct FoldBackward : OpNode {
 
 // Where sample s's columns start and how far apart their rows are.
 std::size_t col_offset(const Im2col& g, ColLayout l, std::size_t s) {
-  return l == ColLayout::PerSample ? s * g.rows() * g.cols() : s * g.cols();
+  if (l == ColLayout::PerSample) return s * g.rows() * g.cols();
+  const std::size_t per = g.n / g.blocks;  // samples per block
+  return (s / per) * g.rows() * per * g.cols() + (s % per) * g.cols();
 }
-std::size_t col_ld(const Im2col& g, ColLayout l) { return l == ColLayout::PerSample ? g.cols() : g.n * g.cols(); }
+std::size_t col_ld(const Im2col& g, ColLayout l) {
+  return l == ColLayout::PerSample ? g.cols() : g.n / g.blocks * g.cols();
+}
 Shape col_shape(const Im2col& g, ColLayout l) {
-  return l == ColLayout::PerSample ? g.cols_shape() : Shape{g.rows(), g.n * g.cols()};
+  if (l == ColLayout::PerSample) return g.cols_shape();
+  if (g.blocks == 1) return Shape{g.rows(), g.n * g.cols()};
+  return Shape{g.blocks, g.rows(), g.n / g.blocks * g.cols()};
 }
 
 // ---- Forward mode: unfold and fold are linear, so each one's JVP is itself applied to the tangent.
 // A batched level's tangent holds B directions per sample ([B, N, C, H, W] for an input N×C×H×W):
-// the same geometry over B·N samples, one kernel pass instead of B.
+// the same geometry over B·N samples, one kernel pass instead of B, the channel-major columns in one
+// block per direction ([B, rows, N·L], the tangent shape of [rows, N·L]) so that no permute is needed.
 Im2col with_batch(const Im2col& g, std::size_t batch) {
   Im2col b = g;
   b.n *= batch;
+  b.blocks *= batch;
   return b;
 }
 
@@ -176,22 +187,18 @@ Tensor unfold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
   const std::int64_t batch = tangent_batch();
   if (batch == 0) return unfold_impl(t, g, layout);
   const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
-  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
-             L = static_cast<std::int64_t>(g.cols());
   Tensor cols = unfold_impl(reshape(t, as_i64(gb.input_shape())), gb, layout);
-  if (layout == ColLayout::PerSample) return reshape(cols, {batch, n, rows, L});  // [B·N, rows, L]
-  // Channel-major [rows, B·N·L] -> [B, rows, N·L]
-  return permute(reshape(cols, {rows, batch, n * L}), {1, 0, 2});
+  if (layout == ColLayout::ChannelMajor) return cols;  // [B, rows, N·L]
+  // Per sample: [B·N, rows, L] -> [B, N, rows, L]
+  return reshape(cols, {batch, static_cast<std::int64_t>(g.n), static_cast<std::int64_t>(g.rows()),
+                        static_cast<std::int64_t>(g.cols())});
 }
 
 Tensor fold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
   const std::int64_t batch = tangent_batch();
   if (batch == 0) return fold_impl(t, g, layout);
   const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
-  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
-             L = static_cast<std::int64_t>(g.cols());
-  Tensor cols = layout == ColLayout::PerSample ? reshape(t, {batch * n, rows, L})
-                                               : reshape(permute(t, {1, 0, 2}), {rows, batch * n * L});
+  Tensor cols = layout == ColLayout::ChannelMajor ? t : reshape(t, as_i64(col_shape(gb, layout)));
   Shape s = g.input_shape();
   s.insert(s.begin(), static_cast<std::size_t>(batch));
   return reshape(fold_impl(cols, gb, layout), as_i64(s));
