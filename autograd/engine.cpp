@@ -183,6 +183,11 @@ class GraphRun {
       Tensor* slots = buffers_.of(*n);
       for (std::uint32_t k = 0; k < n->num_outputs(); ++k) buffer.push_back(std::move(slots[k]));
       run_pre_hooks(*n, buffer);
+      // autograd::grad returns a leaf's gradient as its hooks leave it, as backward would accumulate
+      // it (PyTorch runs a tensor's hooks before capturing); only for a leaf whose gradient is asked
+      // for, since grad runs no accumulator.
+      if (n->is_leaf_accumulator() && is_captured(n) && buffer[0].defined())
+        static_cast<AccumulateGrad*>(n)->run_leaf_hooks(buffer[0]);
       for (const Capture& c : captures_)
         if (c.node == n && buffer[c.output_nr].defined()) captured[c.input_index] = buffer[c.output_nr];
       if (n->run_state().needed) run_node(*n, buffer, keep_graph);
@@ -195,6 +200,12 @@ class GraphRun {
   }
 
  private:
+  bool is_captured(const Node* n) const {
+    for (const Capture& c : captures_)
+      if (c.node == n) return true;
+    return false;
+  }
+
   // Lists `n` the first time it is seen; returns whether it was new.
   bool visit(Node* n) {
     Node::RunState& rs = n->run_state();
@@ -319,7 +330,13 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     if (!result[i].defined() && !allow_unused)
       detail::fail("autograd::grad: input ", i, " (shape ", shape_str(inputs[i].shape()),
                    ") appears not to have been used in the graph; pass allow_unused=true if this is intended");
-    if (result[i].defined() && !create_graph) result[i] = result[i].detach();
+    if (result[i].defined() && !create_graph) {
+      // Without history, but with its tangent when a dual level is open (as in PyTorch): forward over
+      // reverse (autograd::functional's hessian and vectorized jacobian) reads the gradients' tangents.
+      Tensor tangent = detail::forward_ad_enabled() ? detail::tangent_of(result[i]) : Tensor();
+      result[i] = result[i].detach();
+      if (tangent.defined()) detail::set_tangent(result[i], std::move(tangent));
+    }
   }
   return result;
 }

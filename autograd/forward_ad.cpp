@@ -1,6 +1,7 @@
 // Forward-mode AD: dual levels, make_dual / unpack_dual, and the machinery behind record_jvp.
 #include "forward_ad.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include "detail/op_support.hpp"
@@ -16,6 +17,9 @@ namespace {
 struct LevelState {
   std::mutex mutex;
   std::vector<std::weak_ptr<TensorImpl>> duals;
+  // When duals reaches this size, the entries of tensors that died are dropped first (a long level,
+  // a training loop under forward mode, would otherwise grow the list by one entry per op).
+  std::size_t prune_at = 1024;
   std::int64_t batch = 0;
   std::uint64_t next_id = 1;
 };
@@ -25,6 +29,17 @@ LevelState& level_state() {
 }
 
 std::uint64_t current_level() noexcept { return forward_level.load(std::memory_order_relaxed); }
+
+// Lists `t` among the tensors whose ForwardGrad the level's end drops.
+void remember_dual(const Tensor& t) {
+  LevelState& state = level_state();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (state.duals.size() >= state.prune_at) {
+    std::erase_if(state.duals, [](const std::weak_ptr<TensorImpl>& w) { return w.expired(); });
+    state.prune_at = std::max<std::size_t>(1024, 2 * state.duals.size());
+  }
+  state.duals.push_back(t.impl_ptr());
+}
 
 // The gradient passes through unchanged: make_dual and unpack_dual's primal are views of their input.
 struct PassThroughBackward final : OpNode {
@@ -128,9 +143,7 @@ void set_tangent(const Tensor& t, Tensor tangent) {
     fw.for_savers->value = fw.tangent.defined() ? share_storage(fw.tangent) : Tensor();
     fw.for_savers->level = level;
   }
-  LevelState& state = level_state();
-  std::lock_guard<std::mutex> lock(state.mutex);
-  state.duals.push_back(t.impl_ptr());
+  remember_dual(t);
 }
 
 std::int64_t tangent_batch() noexcept { return current_level() ? level_state().batch : 0; }
@@ -140,6 +153,7 @@ std::shared_ptr<SavedTangent> tangent_box_for_saving(const Tensor& out) {
   if (!impl.fw) impl.fw = std::make_unique<ForwardGrad>();
   ForwardGrad& fw = *impl.fw;
   if (!fw.for_savers) {
+    if (!fw.tangent.defined()) remember_dual(out);  // so that the level's end drops this ForwardGrad too
     fw.for_savers = std::make_shared<SavedTangent>();
     if (fw.tangent.defined()) {
       fw.for_savers->value = share_storage(fw.tangent);
@@ -311,6 +325,7 @@ DualLevel::DualLevel(Batched b) {
     fail("DualLevel: a dual level is already open; nested forward-mode levels are not supported (as in PyTorch)");
   state.batch = b.batch;
   state.duals.clear();
+  state.prune_at = 1024;
   forward_level.store(state.next_id++, std::memory_order_relaxed);
 }
 
@@ -325,7 +340,12 @@ DualLevel::~DualLevel() {
   }
   // Outside the lock: dropping tangents may destroy graphs.
   for (auto& weak : duals)
-    if (auto impl = weak.lock()) impl->fw.reset();
+    if (auto impl = weak.lock()) {
+      // A node that saved this tensor as its output keeps the box: empty it, so that the graph does not
+      // keep the tangent's memory after the level (it could not be read anyway, the level being gone).
+      if (impl->fw && impl->fw->for_savers) impl->fw->for_savers->value = Tensor();
+      impl->fw.reset();
+    }
 }
 
 Tensor make_dual(const Tensor& primal, const Tensor& tangent) {

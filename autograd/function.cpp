@@ -47,6 +47,11 @@ class FunctionNode final : public Node {
   TensorList apply(TensorList&& grads) override;
   void release_variables() override;
   std::string describe() const override;
+  bool output_shape(std::uint32_t output_nr, Shape& shape) const override {
+    if (output_nr >= output_meta.size() || !output_meta[output_nr].defined) return false;
+    shape = output_meta[output_nr].shape;
+    return true;
+  }
 
   AutogradContext ctx;
   std::vector<TensorMeta> output_meta;
@@ -69,6 +74,7 @@ struct AutogradContext::State {
   std::vector<Tensor> to_save;          // what forward asked to save, until the node exists
   std::vector<SavedTensor> saved;       // after the node exists: outputs kept without a cycle
   std::vector<bool> saved_defined;
+  std::vector<Tensor> non_differentiable;  // marked by forward, until finish() reads them
   bool converted = false;
 };
 
@@ -91,6 +97,14 @@ std::vector<Tensor> AutogradContext::saved() const {
   for (std::size_t i = 0; i < s.saved.size(); ++i)
     out.push_back(s.saved_defined[i] ? s.saved[i].unpack(s.owner) : Tensor());
   return out;
+}
+
+void AutogradContext::mark_non_differentiable(std::vector<Tensor> outputs) {
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    if (!outputs[i].defined())
+      fail(state_->name ? *state_->name : std::string("Function"), ": mark_non_differentiable: tensor ", i,
+           " is undefined");
+  state_->non_differentiable = std::move(outputs);
 }
 
 bool AutogradContext::needs_input_grad(std::size_t i) const {
@@ -242,12 +256,27 @@ std::vector<Tensor> FunctionCall::finish(std::vector<Tensor> outputs) {
     for (std::size_t j = 0; j < k && !alias; ++j) alias = returned[j].is_same(out);
     if (alias) out = share_storage(out);
   }
+  for (std::size_t m = 0; m < s.non_differentiable.size(); ++m) {
+    bool found = false;
+    for (const Tensor& r : returned) found = found || r.is_same(s.non_differentiable[m]);
+    if (!found)
+      fail(*s.name, ": mark_non_differentiable: tensor ", m, " (shape ",
+           shape_str(s.non_differentiable[m].shape()), ") is not an output of forward");
+  }
+  auto non_differentiable = [&](std::size_t k) {
+    for (const Tensor& t : s.non_differentiable)
+      if (t.is_same(returned[k])) return true;
+    return false;
+  };
   node_->set_num_outputs(static_cast<std::uint32_t>(outputs.size()));
   node_->output_meta.reserve(outputs.size());
   for (std::size_t k = 0; k < outputs.size(); ++k) {
-    set_history(outputs[k], node_, static_cast<std::uint32_t>(k));
+    // A non-differentiable output gets no history; its gradient slot stays empty, which apply()
+    // turns into zeros of its shape.
+    if (!non_differentiable(k)) set_history(outputs[k], node_, static_cast<std::uint32_t>(k));
     node_->output_meta.push_back(autograd::meta_of(outputs[k]));
   }
+  s.non_differentiable.clear();
 
   // A saved input is kept as is (its own history makes create_graph work through it). A saved output
   // keeps only its values and a weak link to this node: no node -> output -> node cycle.

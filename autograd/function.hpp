@@ -59,6 +59,10 @@ class AutogradContext {
   // The saved tensors. Throws after a backward without retain_graph released them.
   std::vector<Tensor> saved() const;
   std::vector<Tensor> get_saved_variables() const { return saved(); }  // LibTorch's name
+  // Marks outputs of forward as not differentiable (integer-like results, indices): they come out
+  // without history and do not require grad, and backward receives zeros of their shape as their
+  // gradients (PyTorch's mark_non_differentiable). Call it in forward with tensors forward returns.
+  void mark_non_differentiable(std::vector<Tensor> outputs);
   // Whether backward must compute the gradient of the i-th Tensor argument of forward.
   bool needs_input_grad(std::size_t i) const;
 

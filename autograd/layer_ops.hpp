@@ -4,6 +4,7 @@
 // under the names of API.md (nn::functional::conv2d, nn::Size2, nn::same, ...); autograd/ knows
 // nothing of nn, so the types live here.
 #pragma once
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -13,13 +14,30 @@
 
 namespace xgrad {
 
-// {h, w}; one size means both.
+// {h, w}; one size means both. Built implicitly from one size or a braced pair of any integer type
+// (`2`, `{1, 2}`, `{h, w}` with int variables: the templates take them without a narrowing error).
 struct Size2 {
   std::size_t h = 0, w = 0;
   Size2() = default;
   Size2(std::size_t both) : h(both), w(both) {}  // NOLINT: implicit by design (API.md)
   Size2(std::size_t h_, std::size_t w_) : h(h_), w(w_) {}
+  template <std::integral I>
+    requires(!std::same_as<I, std::size_t>)
+  Size2(I both) : Size2(static_cast<std::size_t>(both)) {}  // NOLINT
+  template <std::integral I, std::integral J>
+    requires(!std::same_as<I, std::size_t> || !std::same_as<J, std::size_t>)
+  Size2(I h_, J w_) : Size2(static_cast<std::size_t>(h_), static_cast<std::size_t>(w_)) {}
   bool operator==(const Size2&) const = default;
+};
+
+// A pooling stride: std::optional<Size2> (absent: the kernel size) that also takes a braced pair,
+// so `Pool2dArgs{.stride = {1, 2}}` works as `.stride = 2` and `.stride = std::nullopt` do.
+struct OptionalSize2 : std::optional<Size2> {
+  using std::optional<Size2>::optional;
+  OptionalSize2() = default;
+  OptionalSize2(Size2 s) : std::optional<Size2>(s) {}  // NOLINT
+  template <std::integral I, std::integral J>
+  OptionalSize2(I h, J w) : std::optional<Size2>(Size2(h, w)) {}  // NOLINT
 };
 
 // nn::same: output size equal to the input size (stride 1 only, as PyTorch).
@@ -58,13 +76,13 @@ struct Conv2dArgs {
   std::size_t groups = 1;
 };
 struct Pool2dArgs {
-  std::optional<Size2> stride = std::nullopt;  // absent: the kernel size
+  OptionalSize2 stride = std::nullopt;  // std::optional<Size2>; absent: the kernel size
   Size2 padding = 0;
   Size2 dilation = 1;
   bool ceil_mode = false;
 };
 struct AvgPool2dArgs {
-  std::optional<Size2> stride = std::nullopt;
+  OptionalSize2 stride = std::nullopt;  // std::optional<Size2>; absent: the kernel size
   Size2 padding = 0;
   bool ceil_mode = false;
   bool count_include_pad = true;

@@ -115,18 +115,35 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<detail::TensorImpl> leaf) : leaf_
   mark_leaf_accumulator();
 }
 
+std::string Node::describe() const {
+  std::string out;
+  Shape shape;
+  for (std::size_t i = 0; i < num_edges_; ++i) {
+    if (i) out += ", ";
+    const Edge& e = edges()[i];
+    if (!e.valid())
+      out += "-";
+    else if (e.node->output_shape(e.input_nr, shape))
+      out += shape_str(shape);
+    else
+      out += "?";
+  }
+  return out;
+}
+
 std::string AccumulateGrad::describe() const {
-  const auto& s = leaf_->storage->value;
-  Shape shape = std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, s);
+  Shape shape;
+  output_shape(0, shape);
   return shape_str(shape);
 }
 
-TensorList AccumulateGrad::apply(TensorList&& grads) {
-  Tensor g = std::move(grads[0]);
-  if (!g.defined()) return {};
-  detail::TensorImpl& leaf = *leaf_;
-  Tensor leaf_handle(leaf_);
-  for (auto& [id, hook] : leaf.hooks) {
+bool AccumulateGrad::output_shape(std::uint32_t, Shape& shape) const {
+  shape = std::visit([](const auto& a) { return detail::to_shape(a.shape()); }, leaf_->storage->value);
+  return true;
+}
+
+void AccumulateGrad::run_leaf_hooks(Tensor& g) const {
+  for (auto& [id, hook] : leaf_->hooks) {
     Tensor replaced = hook(g);
     if (replaced.defined()) {
       if (replaced.shape() != g.shape() || replaced.dtype() != g.dtype())
@@ -135,6 +152,14 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
       g = std::move(replaced);
     }
   }
+}
+
+TensorList AccumulateGrad::apply(TensorList&& grads) {
+  Tensor g = std::move(grads[0]);
+  if (!g.defined()) return {};
+  detail::TensorImpl& leaf = *leaf_;
+  Tensor leaf_handle(leaf_);
+  run_leaf_hooks(g);
   const Shape leaf_shape = leaf_handle.shape();
   if (g.shape() != leaf_shape || g.dtype() != leaf.dtype)
     detail::fail("AccumulateGrad: gradient of shape ", shape_str(g.shape()), " ", g.dtype(),

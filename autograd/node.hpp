@@ -35,8 +35,13 @@ class Node {
   virtual TensorList apply(TensorList&& grads) = 0;
   // Drops saved tensors after a backward without retain_graph.
   virtual void release_variables() {}
-  // Shapes and dtypes of the forward inputs, for graph rendering (optional).
-  virtual std::string describe() const { return {}; }
+  // The forward inputs' shapes, for graph rendering (to_dot): by default each input's shape as the
+  // node its edge leads to knows it (output_shape), "?" where that node does not know it and "-" for
+  // an input that needs no gradient (no edge, nothing recorded about it).
+  virtual std::string describe() const;
+  // The shape of forward output `output_nr` of this node's op, when the node knows it (built-in op
+  // nodes, custom Functions and leaf accumulators do). For graph rendering only: never on a hot path.
+  virtual bool output_shape(std::uint32_t /*output_nr*/, Shape& /*shape*/) const { return false; }
 
   std::size_t num_inputs() const noexcept { return num_edges_; }
   const Edge& next_edge(std::size_t i) const { return edges()[i]; }
@@ -114,7 +119,12 @@ class AccumulateGrad final : public Node {
   std::string name() const override { return "AccumulateGrad"; }
   TensorList apply(TensorList&& grads) override;
   std::string describe() const override;
+  bool output_shape(std::uint32_t output_nr, Shape& shape) const override;
   const std::shared_ptr<detail::TensorImpl>& leaf() const noexcept { return leaf_; }
+  // Runs the hooks registered on the leaf (Tensor::register_hook) on `g`, each seeing what the
+  // previous one made of it: during backward before accumulating, during autograd::grad before the
+  // gradient is returned.
+  void run_leaf_hooks(Tensor& g) const;
 
  private:
   std::shared_ptr<detail::TensorImpl> leaf_;

@@ -1,7 +1,8 @@
 // Convolution, pooling and BatchNorm on the shapes of the CNN workload (W7) and the CNN example:
 // conv2d 3×3 (32 -> 64 channels on 14×14), 1×1 (64 -> 64 on 14×14), depthwise 3×3 (64 groups on
-// 14×14), max_pool2d 2×2 on 32×28×28, batch_norm (training) on 32×28×28; batch 128 (32 for the
-// convolutions' forward + backward, which take the longest), forward and forward + backward.
+// 14×14), max_pool2d 2×2 on 32×28×28 (and 3×3 overlapping), avg_pool2d 2×2, batch_norm (training) on
+// 32×28×28; batch 128 (32 for the convolutions' forward + backward, which take the longest), forward
+// and forward + backward.
 #include <benchmark/benchmark.h>
 
 #include <xgrad.hpp>
@@ -66,6 +67,39 @@ void BM_max_pool2d(benchmark::State& state, bool backward) {
 }
 BENCHMARK_CAPTURE(BM_max_pool2d, fwd, false)->Arg(128)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_max_pool2d, fwd_bwd, true)->Arg(128)->Unit(benchmark::kMillisecond);
+
+// Overlapping windows (3×3, stride 1, padding 1): the backward's scatter path rather than the
+// disjoint windows' single write pass.
+void BM_max_pool2d_overlapping(benchmark::State& state) {
+  manual_seed(0);
+  Tensor x = rand({static_cast<std::size_t>(state.range(0)), 32, 28, 28});
+  x.requires_grad_();
+  for (auto _ : state) {
+    Tensor y = F::max_pool2d(x, 3, {.stride = 1, .padding = 1});
+    x.zero_grad();
+    y.sum().backward();
+    benchmark::DoNotOptimize(y);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(x.numel()));
+}
+BENCHMARK(BM_max_pool2d_overlapping)->Arg(32)->Unit(benchmark::kMillisecond);
+
+void BM_avg_pool2d(benchmark::State& state, bool backward) {
+  manual_seed(0);
+  Tensor x = rand({static_cast<std::size_t>(state.range(0)), 32, 28, 28});
+  if (backward) x.requires_grad_();
+  for (auto _ : state) {
+    Tensor y = F::avg_pool2d(x, 2);
+    if (backward) {
+      x.zero_grad();
+      y.sum().backward();
+    }
+    benchmark::DoNotOptimize(y);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(x.numel()));
+}
+BENCHMARK_CAPTURE(BM_avg_pool2d, fwd, false)->Arg(128)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_avg_pool2d, fwd_bwd, true)->Arg(128)->Unit(benchmark::kMillisecond);
 
 void BM_batch_norm_train(benchmark::State& state, bool backward) {
   manual_seed(0);

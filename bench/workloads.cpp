@@ -3,7 +3,7 @@
 // Usage: workloads <workload> [--threads 1,2] [--reps R] [--n N] [--epochs E] [--data DIR]
 //                             [--blas-threads K]
 //   workloads: config | mlp-train | seed-mlp | op-overhead | gemm | fashion-mnist | deep-chain
-//              | deep-chain-nobwd | cnn-train
+//              | deep-chain-nobwd | cnn-train | jacobian | ddp
 //
 // Each workload mirrors ../shared/anchors/libtorch_bench.cpp step for step: the same model, data,
 // warm-up, repetitions and timed region, so that compare.py can pair the two programs' figures.
@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <thread>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -41,6 +42,8 @@ char* openblas_get_config(void);
 }
 
 #ifdef XGRAD_HAVE_DISTRIBUTED
+#include <mpi.h>  // W9 only: a barrier that waits asleep
+
 #include <distributed/distributed.hpp>
 #endif
 
@@ -434,75 +437,211 @@ void w6_deep_chain(const Opts& o, bool with_backward) {
 }
 
 // ---------------------------------------------------------------- W9 ddp
-// Data-parallel training through DistributedDataParallel: run once as a single process and once
-// under `mpirun -np 2`; rank 0 prints ms_per_step_world<W>, and from DDP's own timings the
-// allreduce time per step and the share of it hidden behind backward.
+// Data-parallel training through DistributedDataParallel. `workloads ddp` alone measures world size
+// 1; under `mpirun -np 2` one run prints everything (rank 0 prints):
+//   ms_per_step_world1   the world-1 reference, measured in the same job: rank 0 alone trains the same
+//                        model on the full global batch of 256 (the wrapped module itself: DDP of one
+//                        process adds nothing to it) while rank 1 waits asleep, off its core, so
+//                        rank 0 runs as a one-process job does (bound to its core, 1 thread);
+//   ms_per_step_world2   the DDP step, 128 rows per rank;
+//   speedup_world2       world-1 / world-2 time, sample by sorted sample as the anchor pairs them;
+//   ms_per_step_nocomm_world2  both ranks at once train on their 128 rows with no communication
+//                        (each its own module, no DDP): the compute-only step, the best world 2 can do;
+//   allreduce_alone_ms   a blocking MPI allreduce of the 7.45 MB gradient alone (both ranks idle else);
+//   and from DDP's own span timings (the same as XGRAD_DDP_TRACE's) the allreduce time per step,
+//   the part hidden behind backward, and the time backward waited for communication at its end.
+// Samples of the three timed loops are interleaved (reference, no-comm, DDP, reference, ...) so a
+// change of the machine's load hits all three alike.
 #ifdef XGRAD_HAVE_DISTRIBUTED
-void w9_ddp_measure(const Opts& o) {
-  const int world = distributed::init();
-  const int rank = distributed::rank();
-  const int reps = o.reps > 0 ? o.reps : 7, inner = 10, global_batch = 256;
-  if (global_batch % world != 0) throw std::runtime_error("ddp: 256 does not split over the ranks");
-  set_num_threads(1);
+std::shared_ptr<nn::Sequential> make_w9_mlp() {
   manual_seed(0);
-  auto model = std::make_shared<nn::Sequential>(ModuleList{
+  return std::make_shared<nn::Sequential>(ModuleList{
       std::make_shared<nn::Linear>(784, 1024), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(1024, 1024),
       std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(1024, 10)});
-  distributed::DistributedDataParallel ddp(model);
-  optim::Adam opt(ddp.parameters(), {.lr = 1e-3});
-  manual_seed(100 + std::uint64_t(rank));  // each rank its own fixed inputs and labels
-  const std::size_t b = std::size_t(global_batch / world);
-  auto x = rand({b, 784});
-  auto y = randint(0, 10, {b});
-  double allreduce_s = 0, hidden_s = 0, backward_s = 0, wait_s = 0;
-  double cpu_fwd = 0, cpu_bwd = 0, cpu_opt = 0;  // this thread's processor time per phase
-  auto thread_cpu = [] {
-    timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
-  };
-  auto step = [&] {
-    const double c0 = thread_cpu();
-    opt.zero_grad();
-    Tensor loss = nn::functional::cross_entropy(ddp.forward(x), y);
-    const double c1 = thread_cpu();
+}
+
+double thread_cpu_s() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// One training set-up of W9: a model (wrapped in DDP or not), Adam, and fixed rows of `seed`.
+struct W9Trainer {
+  std::shared_ptr<nn::Sequential> model = make_w9_mlp();
+  std::shared_ptr<distributed::DistributedDataParallel> ddp;
+  std::unique_ptr<optim::Adam> opt;
+  Tensor x, y;
+  double cpu_fwd = 0, cpu_bwd = 0, cpu_opt = 0;  // the calling thread's processor time per phase
+  double allreduce_s = 0, hidden_s = 0, backward_s = 0, wait_s = 0, peer_wait_s = 0, comm_cpu_s = 0, ar_cpu_s = 0;
+  W9Trainer(bool wrap, std::size_t rows, std::uint64_t seed) {
+    if (wrap) ddp = std::make_shared<distributed::DistributedDataParallel>(model);
+    opt = std::make_unique<optim::Adam>(wrap ? ddp->parameters() : model->parameters(), optim::AdamOptions{.lr = 1e-3});
+    manual_seed(seed);
+    x = rand({rows, 784});
+    y = randint(0, 10, {rows});
+  }
+  void step() {
+    const double c0 = thread_cpu_s();
+    opt->zero_grad();
+    Tensor loss = nn::functional::cross_entropy(ddp ? ddp->forward(x) : (*model)(x), y);
+    const double c1 = thread_cpu_s();
     loss.backward();
-    const double c2 = thread_cpu();
-    opt.step();
-    const double c3 = thread_cpu();
+    const double c2 = thread_cpu_s();
+    opt->step();
+    const double c3 = thread_cpu_s();
     cpu_fwd += c1 - c0;
     cpu_bwd += c2 - c1;
     cpu_opt += c3 - c2;
-    const auto& st = ddp.last_step_stats();
-    allreduce_s += st.allreduce_seconds;
-    hidden_s += st.hidden_seconds;
-    backward_s += st.backward_seconds;
-    wait_s += st.wait_seconds;
-  };
-  for (int i = 0; i < 5; ++i) step();
-  allreduce_s = hidden_s = backward_s = wait_s = 0;
-  cpu_fwd = cpu_bwd = cpu_opt = 0;
-  std::vector<double> ms;
-  const std::clock_t cpu0 = std::clock();
-  for (int r = 0; r < reps; ++r) {
+    if (ddp) {
+      const auto& st = ddp->last_step_stats();
+      allreduce_s += st.allreduce_seconds;
+      hidden_s += st.hidden_seconds;
+      backward_s += st.backward_seconds;
+      wait_s += st.wait_seconds;
+      peer_wait_s += st.peer_wait_seconds;
+      comm_cpu_s += st.communication_cpu_seconds;
+      ar_cpu_s += st.allreduce_cpu_seconds;
+    }
+  }
+  void reset_counters() {
+    cpu_fwd = cpu_bwd = cpu_opt = allreduce_s = hidden_s = backward_s = wait_s = peer_wait_s = comm_cpu_s = ar_cpu_s = 0;
+  }
+  void print_info(const char* what, int world, double steps) const {
+    std::printf("INFO ddp %s world=%d compute thread cpu ms/step: forward %.3f backward %.3f optimizer %.3f\n", what,
+                world, cpu_fwd / steps * 1e3, cpu_bwd / steps * 1e3, cpu_opt / steps * 1e3);
+    if (ddp && world > 1)
+      std::printf("INFO ddp %s world=%d buckets=%zu backward_ms=%.3f allreduce_ms=%.3f hidden_ms=%.3f "
+                  "wait_after_backward_ms=%.3f peer_wait_ms=%.3f comm_thread_cpu_ms=%.3f (allreduce+average %.3f) hidden_pct=%.1f\n",
+                  what, world, ddp->bucket_parameter_names().size(), backward_s / steps * 1e3,
+                  allreduce_s / steps * 1e3, hidden_s / steps * 1e3, wait_s / steps * 1e3, peer_wait_s / steps * 1e3,
+                  comm_cpu_s / steps * 1e3, ar_cpu_s / steps * 1e3, allreduce_s > 0 ? 100.0 * hidden_s / allreduce_s : 0.0);
+  }
+};
+
+// Waits for every rank without spinning (a rank that waits here leaves its core to the others).
+void idle_barrier() {
+  MPI_Request r;
+  MPI_Ibarrier(MPI_COMM_WORLD, &r);
+  for (int done = 0;;) {
+    MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
+void w9_ddp_measure(const Opts& o) {
+  const int world = distributed::init();
+  const int rank = distributed::rank();
+  const int reps = o.reps > 0 ? o.reps : 7, inner = 10, warmup = 5, global_batch = 256;
+  if (global_batch % world != 0) throw std::runtime_error("ddp: 256 does not split over the ranks");
+  set_num_threads(1);
+  const std::size_t rows = std::size_t(global_batch / world);
+  W9Trainer dp(true, rows, 100 + std::uint64_t(rank));  // each rank its own fixed inputs and labels
+  // The references of a multi-rank run: the full batch on rank 0 alone, and each rank's share with
+  // no communication.
+  std::unique_ptr<W9Trainer> alone, nocomm;
+  if (world > 1) {
+    if (rank == 0) alone = std::make_unique<W9Trainer>(false, std::size_t(global_batch), 100);
+    nocomm = std::make_unique<W9Trainer>(false, rows, 100 + std::uint64_t(rank));
+  }
+  auto timed = [&](W9Trainer& t) {  // one sample: mean ms of `inner` steps between two barriers
     distributed::barrier();
     const double t0 = now_s();
-    for (int i = 0; i < inner; ++i) step();
+    for (int i = 0; i < inner; ++i) t.step();
     distributed::barrier();
-    ms.push_back((now_s() - t0) / inner * 1e3);
+    return (now_s() - t0) / inner * 1e3;
+  };
+  auto timed_alone = [&] {  // rank 0 alone; the others asleep
+    double ms = 0;
+    if (rank == 0) {
+      const double t0 = now_s();
+      for (int i = 0; i < inner; ++i) alone->step();
+      ms = (now_s() - t0) / inner * 1e3;
+    }
+    idle_barrier();
+    return ms;
+  };
+  for (int i = 0; i < warmup; ++i) dp.step();
+  if (world > 1) {
+    if (rank == 0)
+      for (int i = 0; i < warmup; ++i) alone->step();
+    idle_barrier();
+    for (int i = 0; i < warmup; ++i) nocomm->step();
+    nocomm->reset_counters();
+    if (alone) alone->reset_counters();
   }
-  const double cpu_s = double(std::clock() - cpu0) / CLOCKS_PER_SEC;  // this process, all its threads
-  if (rank == 0) {
-    report("ddp", "ms_per_step_world" + std::to_string(world), 1, "ms", ms);
-    const double steps = double(reps * inner);
-    std::printf("INFO ddp world=%d rank0_cpu_ms_per_step=%.3f (processor time of rank 0, all threads; compute "
-                "thread: forward %.3f backward %.3f optimizer %.3f)\n",
-                world, cpu_s / steps * 1e3, cpu_fwd / steps * 1e3, cpu_bwd / steps * 1e3, cpu_opt / steps * 1e3);
-    std::printf("INFO ddp world=%d buckets=%zu backward_ms=%.3f allreduce_ms=%.3f hidden_ms=%.3f wait_ms=%.3f "
-                "hidden_pct=%.1f\n",
-                world, ddp.bucket_parameter_names().size(), backward_s / steps * 1e3, allreduce_s / steps * 1e3,
-                hidden_s / steps * 1e3, wait_s / steps * 1e3, allreduce_s > 0 ? 100.0 * hidden_s / allreduce_s : 0.0);
+  dp.reset_counters();
+  std::vector<double> ms_dp, ms_alone, ms_nocomm, hidden_pct;  // hidden_pct: rank 0's, per DDP sample
+  double dp_cpu_s = 0;
+  for (int r = 0; r < reps; ++r) {
+    if (world > 1) {
+      ms_alone.push_back(timed_alone());
+      ms_nocomm.push_back(timed(*nocomm));
+    }
+    const std::clock_t c0 = std::clock();
+    const double allreduce0 = dp.allreduce_s, hidden0 = dp.hidden_s;
+    ms_dp.push_back(timed(dp));
+    dp_cpu_s += double(std::clock() - c0) / CLOCKS_PER_SEC;  // this process, all its threads
+    if (dp.allreduce_s > allreduce0) hidden_pct.push_back(100.0 * (dp.hidden_s - hidden0) / (dp.allreduce_s - allreduce0));
   }
+  // The allreduce alone, every rank idle else: the whole gradient (1.86 M float32) in one blocking
+  // call, and DDP's buckets (one blocking call per bucket, of its bytes) one after the other.
+  std::vector<double> ms_ar, ms_ar_buckets;
+  double ar_cpu_s = 0;  // rank 0's processor time in the whole-gradient allreduce
+  if (world > 1) {
+    std::size_t numel = 0;
+    for (const Tensor& p : dp.model->parameters()) numel += p.numel();
+    Tensor g = ones({numel});
+    std::vector<Tensor> buckets;
+    const auto named = dp.model->named_parameters();
+    for (const auto& names : dp.ddp->bucket_parameter_names()) {
+      std::size_t n = 0;
+      for (const std::string& name : names)
+        for (const auto& [full, t] : named)
+          if (full == name) n += t.numel();
+      buckets.push_back(ones({n}));
+    }
+    for (int r = 0; r < 3 + 2 * reps; ++r) {
+      distributed::barrier();
+      double t0 = now_s();
+      const double c0 = thread_cpu_s();
+      distributed::all_reduce(g, distributed::ReduceOp::Sum);
+      if (r >= 3) {
+        ms_ar.push_back((now_s() - t0) * 1e3);
+        ar_cpu_s += thread_cpu_s() - c0;
+      }
+      distributed::barrier();
+      t0 = now_s();
+      for (Tensor& b : buckets) distributed::all_reduce(b, distributed::ReduceOp::Sum);
+      if (r >= 3) ms_ar_buckets.push_back((now_s() - t0) * 1e3);
+    }
+  }
+  if (rank != 0) return;
+  const double steps = double(reps * inner);
+  if (world > 1) {
+    const std::string w = std::to_string(world);
+    report("ddp", "ms_per_step_world1", 1, "ms", ms_alone);
+    report("ddp", "ms_per_step_world" + w, 1, "ms", ms_dp);
+    std::vector<double> s1 = ms_alone, s2 = ms_dp, speedup;
+    std::sort(s1.begin(), s1.end());
+    std::sort(s2.begin(), s2.end());
+    for (std::size_t i = 0; i < s1.size(); ++i) speedup.push_back(s1[i] / s2[i]);
+    report("ddp", "speedup_world" + w, 1, "x", speedup);
+    report("ddp", "hidden_pct", 1, "%", hidden_pct);
+    report("ddp", "ms_per_step_nocomm_world" + w, 1, "ms", ms_nocomm);
+    report("ddp", "allreduce_alone_ms", 1, "ms", ms_ar);
+    report("ddp", "allreduce_buckets_alone_ms", 1, "ms", ms_ar_buckets);
+    std::printf("INFO ddp allreduce alone: rank 0 processor time %.3f ms per whole-gradient allreduce\n",
+                ar_cpu_s / double(ms_ar.size()) * 1e3);
+    alone->print_info("reference(256 rows, rank 0 alone)", 1, steps);
+    nocomm->print_info("no-communication(128 rows per rank)", world, steps);
+  } else {
+    report("ddp", "ms_per_step_world1", 1, "ms", ms_dp);
+  }
+  dp.print_info("ddp", world, steps);
+  std::printf("INFO ddp world=%d rank0_cpu_ms_per_step=%.3f (processor time of rank 0 in the DDP loop, all threads)\n",
+              world, dp_cpu_s / steps * 1e3);
 }
 void w9_ddp(const Opts& o) {
   w9_ddp_measure(o);  // its DistributedDataParallel is gone before MPI shuts down
@@ -582,11 +721,54 @@ void w7_cnn_train(const Opts& o) {
   }
 }
 
+// ---------------------------------------------------------------- W8 jacobian
+// The full Jacobian of f(x) = tanh(W2·tanh(W1·x)) and the Hessian of g(x) = sum(tanh(W1·x)), float64,
+// by autograd::functional with the strategy that is best for this shape: all rows at once
+// (vectorize), reverse mode for the Jacobian (forward over reverse: one backward run whose cotangent
+// carries the identity basis as batched tangents) and forward over reverse for the Hessian (x carries
+// the identity basis; the gradient's tangents are H). Both come to two n×n×n GEMMs.
+void w8_jacobian(const Opts& o) {
+  namespace fn = autograd::functional;
+  const std::size_t n = o.n > 0 ? sz(o.n) : 256;
+  const int reps = o.reps > 0 ? o.reps : 7;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto W1 = randn({n, n}, kFloat64) / std::sqrt(static_cast<double>(n));
+    auto W2 = randn({n, n}, kFloat64) / std::sqrt(static_cast<double>(n));
+    auto x0 = randn({n}, kFloat64);
+    auto f = [&](const std::vector<Tensor>& x) { return tanh(matmul(W2, tanh(matmul(W1, x[0])))); };
+    auto g = [&](const std::vector<Tensor>& x) { return sum(tanh(matmul(W1, x[0]))); };
+    auto jac = [&] {
+      auto x = x0.clone().requires_grad_();
+      return fn::jacobian(f, {x}, {.vectorize = true, .strategy = fn::Strategy::ReverseMode})[0][0];
+    };
+    auto hess = [&] {
+      auto x = x0.clone().requires_grad_();
+      return fn::hessian(g, {x}, {.vectorize = true, .outer_jacobian_strategy = fn::Strategy::ForwardMode})[0][0];
+    };
+    jac();
+    hess();
+    std::vector<double> jm, hm;
+    for (int r = 0; r < reps; ++r) {
+      double t0 = now_s();
+      jac();
+      jm.push_back((now_s() - t0) * 1e3);
+      t0 = now_s();
+      hess();
+      hm.push_back((now_s() - t0) * 1e3);
+    }
+    const std::string tag = std::to_string(n);
+    report("jacobian", "ms_jacobian_" + tag, t, "ms", jm);
+    report("jacobian", "ms_hessian_" + tag, t, "ms", hm);
+  }
+}
+
 int run(int argc, char** argv) {
   Opts o;
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|ddp> "
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|jacobian|ddp> "
                  "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
                  argv[0]);
     return 2;
@@ -630,6 +812,7 @@ int run(int argc, char** argv) {
   else if (w == "deep-chain-nobwd") w6_deep_chain(o, false);
   else if (w == "ddp") w9_ddp(o);
   else if (w == "cnn-train") w7_cnn_train(o);
+  else if (w == "jacobian") w8_jacobian(o);
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;

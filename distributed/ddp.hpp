@@ -15,8 +15,11 @@
 // gradients; the first bucket is capped at 1 MiB so communication starts early). When the last
 // gradient of a bucket is final (a post-accumulate-grad hook on each parameter), the bucket is handed
 // to a communication thread that allreduces it while backward goes on; buckets are reduced in index
-// order on every rank. At the end of backward (an engine callback) the call waits for the remaining
-// buckets; the averaged values are copied back into each parameter's .grad by then.
+// order on every rank. The thread first waits, asleep, for every rank to reach the bucket (a
+// non-blocking barrier tested with short sleeps), then reduces it with the blocking MPI_Allreduce
+// (XGRAD_DDP_ALLREDUCE=nonblocking: MPI_Iallreduce tested with sleeps). At the end of backward (an
+// engine callback) the call waits for the remaining buckets; the averaged values are in each
+// parameter's .grad by then.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -69,9 +72,14 @@ class DistributedDataParallel : public nn::Module {
   // Timings of the last synchronised backward, for benchmarks and the trace.
   struct StepStats {
     double backward_seconds = 0;   // first gradient ready -> every gradient computed
-    double allreduce_seconds = 0;  // time buckets spent in allreduce (summed)
+    double allreduce_seconds = 0;  // time buckets spent in allreduce (summed; from the moment every
+                                   // rank has reached the bucket to its average in .grad)
     double hidden_seconds = 0;     // the part of it that ran while backward was still computing
     double wait_seconds = 0;       // time backward waited for communication after computing
+    double peer_wait_seconds = 0;  // time buckets waited for the other ranks to reach them (summed)
+    double communication_cpu_seconds = 0;  // processor time of the communication thread
+    double allreduce_cpu_seconds = 0;      // ... of which in the allreduces and averaging (the rest:
+                                           // waiting for the other ranks to reach the buckets)
   };
   const StepStats& last_step_stats() const;
 

@@ -2,12 +2,19 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 
 namespace xgrad::distributed::detail {
 
 double now_us() {
   using namespace std::chrono;
   return duration<double, std::micro>(steady_clock::now().time_since_epoch()).count();
+}
+
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 Trace::Trace(std::string path, int rank, int world_size) : path_(std::move(path)), rank_(rank) {

@@ -10,6 +10,8 @@ namespace xgrad::distributed::detail {
 // Microseconds on the host's monotonic clock: the same clock in every process on one host, so the
 // ranks' spans line up.
 double now_us();
+// Processor time of the calling thread, in seconds.
+double thread_cpu_seconds();
 
 class Trace {
  public:

@@ -1,6 +1,10 @@
 #include "container.hpp"
 
+#include <algorithm>
 #include <string>
+
+#include "../autograd/checkpoint.hpp"
+#include "../autograd/grad_mode.hpp"
 
 namespace xgrad::nn {
 
@@ -23,8 +27,27 @@ void Sequential::wrong_type(std::size_t i) const {
 }
 
 Tensor Sequential::forward(const Tensor& input) {
+  const NamedModuleList& children = named_children();
   Tensor x = input;
-  for (const auto& [name, module] : named_children()) x = (*module)(x);
+  std::size_t start = 0;
+  const std::size_t n = children.size();
+  if (segments_ > 0 && n > 1 && is_grad_enabled()) {
+    const std::size_t segments = std::min(segments_, n);
+    const std::size_t run = n / segments;
+    for (std::size_t s = 0; s + 1 < segments; ++s, start += run) {
+      // The run's modules by shared_ptr: the checkpoint keeps them for the re-run in backward.
+      std::vector<std::shared_ptr<Module>> modules;
+      for (std::size_t i = start; i < start + run; ++i) modules.push_back(children[i].second);
+      x = autograd::checkpoint(
+          [modules = std::move(modules)](const std::vector<Tensor>& in) {
+            Tensor h = in[0];
+            for (const auto& m : modules) h = (*m)(h);
+            return h;
+          },
+          {x});
+    }
+  }
+  for (std::size_t i = start; i < n; ++i) x = (*children[i].second)(x);
   return x;
 }
 

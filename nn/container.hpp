@@ -51,7 +51,19 @@ class Sequential : public Module {
   // Feeds the input through every module in order; an empty Sequential returns its input.
   Tensor forward(const Tensor& input) override;
 
+  // Activation checkpointing, PyTorch's checkpoint_sequential as a setting: with `segments` > 0,
+  // forward (when grad mode is on) splits the modules into `segments` runs of size() / segments
+  // modules (the last takes the rest) and passes every run but the last through
+  // autograd::checkpoint, so backward keeps only the runs' inputs and recomputes the rest. Gradients
+  // are bit-identical to the plain forward's. 0 (the default) turns it off. Returns *this.
+  Sequential& checkpoint_segments(std::size_t segments) noexcept {
+    segments_ = segments;
+    return *this;
+  }
+  std::size_t checkpoint_segments() const noexcept { return segments_; }
+
  private:
+  std::size_t segments_ = 0;
   template <class M>
   static std::shared_ptr<Module> as_shared(M&& m) {
     if constexpr (std::derived_from<std::remove_cvref_t<M>, Module>)

@@ -1,4 +1,4 @@
-// RMSprop with weight decay and momentum — PyTorch's torch.optim.RMSprop update rule (not centered).
+// RMSprop with weight decay, momentum and the centered variant — PyTorch's torch.optim.RMSprop update rule.
 #pragma once
 #include <vector>
 
@@ -13,12 +13,15 @@ struct RMSpropOptions {
   double eps = 1e-8;
   double weight_decay = 0;
   double momentum = 0;
+  bool centered = false;  // appended, as in PyTorch's signature (lr, alpha, eps, weight_decay, momentum, centered)
 };
 
 // For each parameter p with gradient g (tensor arithmetic in p's dtype):
 //   g = g + weight_decay * p                           if weight_decay != 0
 //   v = alpha * v + (1 - alpha) * g * g
-//   avg = sqrt(v) + eps
+//   if centered:   m = lerp(m, g, 1 - alpha) (m starts at zero: a running mean of the gradient)
+//                  avg = sqrt(v - m * m) + eps
+//   otherwise:     avg = sqrt(v) + eps
 //   buf = momentum * buf + g / avg;  p = p - lr * buf  if momentum > 0 (buf starts at zero)
 //   p = p - lr * g / avg                               otherwise
 class RMSprop : public Optimizer {
@@ -27,7 +30,7 @@ class RMSprop : public Optimizer {
   RMSpropOptions options() const;
 
  protected:
-  std::vector<std::string> buffer_names() const override { return {"square_avg", "momentum_buffer"}; }
+  std::vector<std::string> buffer_names() const override { return {"square_avg", "momentum_buffer", "grad_avg"}; }
   bool counts_steps() const override { return true; }
   std::vector<std::pair<std::string, std::vector<double>>> hyper_parameters() const override;
   void check_hyper_parameters(const HyperValues& values) const override;

@@ -54,6 +54,8 @@ const std::vector<OpInfo>& op_table() {
     add_linalg_shape_ops(t);
     manual_seed(505);
     add_nn_ops(t);
+    manual_seed(606);
+    add_layer_ops(t);
     return t;
   }();
   return table;

@@ -103,6 +103,7 @@ void add_elementwise_ops(std::vector<OpInfo>& table);
 void add_reduction_ops(std::vector<OpInfo>& table);
 void add_linalg_shape_ops(std::vector<OpInfo>& table);
 void add_nn_ops(std::vector<OpInfo>& table);
+void add_layer_ops(std::vector<OpInfo>& table);  // autograd/layer_ops.hpp
 
 // ---- Sample values (float64, no grad) ------------------------------------------------------------
 Tensor normal(const Shape& shape);                                 // standard normal

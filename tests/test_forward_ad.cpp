@@ -390,3 +390,21 @@ TEST_CASE("forward AD: without a level ops carry no tangent and backward keeps i
   // Gradients are what they were: d exp = exp.
   check_close(autograd::grad({sum(y)}, {x})[0], {std::exp(1.0), std::exp(2.0)});
 }
+
+TEST_CASE("forward AD: a graph that outlives its level keeps no tangent memory") {
+  // exp saves its output for backward (with a box for the output's tangent, forward over reverse).
+  // Once the level closes, that box must not keep the tangent's values alive while the graph lives.
+  const Tensor x = f64({1, 2}).requires_grad_();
+  Tensor y;
+  std::weak_ptr<detail::Storage> tangent_storage;
+  {
+    fwd::DualLevel level;
+    y = exp(fwd::make_dual(x, f64({1, 1})));
+    const Tensor t = fwd::unpack_dual(y).tangent;
+    REQUIRE(t.defined());
+    tangent_storage = t.impl()->storage;
+  }
+  CHECK(tangent_storage.expired());
+  // The graph still works: d exp = exp.
+  check_close(autograd::grad({sum(y)}, {x})[0], {std::exp(1.0), std::exp(2.0)});
+}

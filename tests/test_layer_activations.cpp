@@ -7,7 +7,7 @@
 #include <xgrad.hpp>
 
 #include "helpers.hpp"
-#include "layer_op_cases.hpp"
+#include "error_checks.hpp"
 
 using namespace xgrad;
 using test::check_error;
@@ -86,30 +86,6 @@ TEST_CASE("embedding: rows by index, repeated indices add gradients, padding_idx
   // A 0-d index gives one row; an empty index tensor no rows.
   check_values(F::embedding(tensor(1.0), w), {2}, {2, 3});
   CHECK(F::embedding(zeros({0}), w).shape() == Shape{0, 2});
-}
-
-TEST_CASE("layer activations and embedding: gradcheck, gradgradcheck, fused vs formula and float32") {
-  manual_seed(4);
-  using test::LayerOpCase;
-  const Tensor idx = tensor({{0.0, 3.0, 1.0}, {3.0, 3.0, 2.0}});
-  std::vector<LayerOpCase> cases = {
-      {"gelu", [](const std::vector<Tensor>& in) { return F::gelu(in[0]); }, {param({3, 4})}},
-      {"gelu tanh", [](const std::vector<Tensor>& in) { return F::gelu(in[0], F::GeluApproximate::Tanh); }, {param({3, 4})}},
-      {"silu", [](const std::vector<Tensor>& in) { return F::silu(in[0]); }, {param({3, 4})}},
-      {"elu", [](const std::vector<Tensor>& in) { return F::elu(in[0], 1.5); }, {param({3, 4})}},
-      {"softplus", [](const std::vector<Tensor>& in) { return F::softplus(in[0], 2.0, 1.0); }, {param({3, 4})}},
-      {"erf", [](const std::vector<Tensor>& in) { return xgrad::erf(in[0]); }, {param({3, 4})}},
-      {"log1p", [](const std::vector<Tensor>& in) { return xgrad::log1p(in[0].abs()); }, {param({3, 4})}},
-      {"expm1", [](const std::vector<Tensor>& in) { return xgrad::expm1(in[0]); }, {param({3, 4})}},
-      {"embedding", [idx](const std::vector<Tensor>& in) { return F::embedding(idx.to(in[0].dtype()), in[0]); }, {param({4, 3})}},
-      // The padding row gets no gradient by design, so it is a constant here (finite differences would see it).
-      {"embedding padding_idx", [idx](const std::vector<Tensor>& in) {
-         Tensor w = cat({in[0], full({1, 3}, 0.5, in[0].dtype())}, 0);
-         return F::embedding(idx.to(in[0].dtype()), w, 3);
-       },
-       {param({3, 3})}},
-  };
-  for (const auto& c : cases) test::check_layer_op_case(c);
 }
 
 TEST_CASE("embedding errors name the index") {

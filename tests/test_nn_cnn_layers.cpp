@@ -8,7 +8,7 @@
 #include <xgrad.hpp>
 
 #include "helpers.hpp"
-#include "layer_op_cases.hpp"
+#include "error_checks.hpp"
 
 using namespace xgrad;
 using test::check_error;

@@ -7,7 +7,7 @@
 #include <xgrad.hpp>
 
 #include "helpers.hpp"
-#include "layer_op_cases.hpp"
+#include "error_checks.hpp"
 
 using namespace xgrad;
 using test::check_error;
@@ -85,29 +85,6 @@ TEST_CASE("layer_norm and group_norm: values by hand") {
   // Per-channel weight and bias after normalisation: channel c scaled by c+1, shifted by -c.
   check_values(F::group_norm(g, 2, tensor({1.0, 2.0, 3.0, 4.0}, kFloat64), tensor({0.0, -1.0, -2.0, -3.0}, kFloat64)),
                {1, 4, 1}, {-a, 2 * a - 1, -3 * b - 2, 4 * b - 3});
-}
-
-TEST_CASE("norm ops: gradcheck, gradgradcheck, fused vs formula and float32 over a table of samples") {
-  manual_seed(9);
-  using test::LayerOpCase;
-  const Tensor rm = tensor({0.1, -0.2, 0.3}, kFloat64), rv = tensor({0.5, 1.5, 2.0}, kFloat64);
-  std::vector<LayerOpCase> cases = {
-      {"batch_norm train 2-d", [](const std::vector<Tensor>& in) { return F::batch_norm(in[0], {}, {}, in[1], in[2], true); },
-       {param({4, 3}), param({3}), param({3})}},
-      {"batch_norm train 4-d", [](const std::vector<Tensor>& in) { return F::batch_norm(in[0], {}, {}, in[1], in[2], true); },
-       {param({2, 3, 2, 2}), param({3}), param({3})}},
-      {"batch_norm train no affine 3-d", [](const std::vector<Tensor>& in) { return F::batch_norm(in[0], {}, {}, {}, {}, true); },
-       {param({2, 3, 3})}},
-      {"batch_norm eval", [rm, rv](const std::vector<Tensor>& in) { return F::batch_norm(in[0], rm.to(in[0].dtype()), rv.to(in[0].dtype()), in[1], in[2], false); },
-       {param({2, 3, 2}), param({3}), param({3})}},
-      {"layer_norm", [](const std::vector<Tensor>& in) { return F::layer_norm(in[0], {4}, in[1], in[2]); },
-       {param({3, 4}), param({4}), param({4})}},
-      {"layer_norm 2 dims", [](const std::vector<Tensor>& in) { return F::layer_norm(in[0], {2, 3}); }, {param({2, 2, 3})}},
-      {"group_norm", [](const std::vector<Tensor>& in) { return F::group_norm(in[0], 2, in[1], in[2]); },
-       {param({2, 4, 3}), param({4}), param({4})}},
-      {"group_norm 4-d one group", [](const std::vector<Tensor>& in) { return F::group_norm(in[0], 1); }, {param({2, 2, 2, 2})}},
-  };
-  for (const auto& c : cases) test::check_layer_op_case(c);
 }
 
 TEST_CASE("BatchNorm2d module: train updates running stats and num_batches_tracked, eval uses them") {

@@ -128,7 +128,7 @@ TEST_CASE("op table: every entry has samples, a reason for each check it skips, 
     empty += op.empty_samples.size();
   }
   MESSAGE("op table: " << op_table().size() << " entries, " << samples << " samples, " << empty << " 0-element samples");
-  CHECK(op_table().size() >= 87);
+  CHECK(op_table().size() >= 106);  // 87 + the 19 layer ops
 }
 
 TEST_CASE("op table: forward in both dtypes, float32 close to float64") {
@@ -464,10 +464,12 @@ TEST_CASE("op table: every op declared in the public op headers has an entry") {
     for (const auto& f : std::filesystem::directory_iterator(root / "autograd" / "ops"))
       if (f.path().extension() == ".hpp")
         for (std::string& d : declarations_in(f.path(), "")) declared.push_back(std::move(d));
+  // The layer ops (conv, pooling, normalisation, ...), which nn::functional re-exports with `using`.
+  for (std::string& d : declarations_in(root / "autograd" / "layer_ops.hpp", "")) declared.push_back(std::move(d));
   for (std::string& d : declarations_in(root / "nn" / "functional.hpp", "nn::functional::")) declared.push_back(std::move(d));
   std::sort(declared.begin(), declared.end());
   declared.erase(std::unique(declared.begin(), declared.end()), declared.end());
-  REQUIRE(declared.size() >= 90);  // 87 ops and 13 operators today: the parser found them
+  REQUIRE(declared.size() >= 109);  // 87 + 19 layer ops and 13 operators today: the parser found them
 
   std::set<std::string> covered, in_table;
   for (const OpInfo& op : op_table()) in_table.insert(op.decl);
@@ -583,6 +585,114 @@ bool applies(const OpInfo& op, const Sample& s, Check c) { return op.differentia
 
 }  // namespace
 
+namespace xgrad::test::optable {
+
+// <u, J·v> by one forward pass against <Jᵀ·u, v> by one backward pass, for random u and v (float64
+// inputs, those that require grad get a direction). Returns a description of the mismatch, or "".
+std::string adjoint_mismatch(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in) {
+  const std::vector<Tensor> v = directions(op, in, 0);
+  Tensor jv, out;
+  {
+    fwd::DualLevel level;
+    out = fn(duals_of(in, v));
+    jv = tangent_or_zeros(out, 0);
+  }
+  if (jv.shape() != out.shape() || jv.dtype() != out.dtype()) return "the tangent's shape or dtype is not the output's";
+  const Tensor u = randn(out.shape(), kFloat64);
+  const double forward = dot(u, jv);
+  double reverse = 0, scale = abs_dot(u, jv);
+  const Tensor y = fn(in);
+  if (y.requires_grad()) {
+    const std::vector<Tensor> wrt = requiring_grad(in);
+    const std::vector<Tensor> g = autograd::grad({y}, wrt, {u}, false, false, true);
+    for (std::size_t i = 0, w = 0; i < in.size(); ++i) {
+      if (!in[i].requires_grad()) continue;
+      if (g[w].defined() && v[i].defined()) {
+        reverse += dot(g[w], v[i]);
+        scale += abs_dot(g[w], v[i]);
+      }
+      ++w;
+    }
+  }
+  const bool ok = !std::isfinite(forward) || !std::isfinite(reverse)
+                      ? forward == reverse || (std::isnan(forward) && std::isnan(reverse))  // both agree on a NaN or inf
+                      : std::abs(forward - reverse) <= 1e-12 * (1 + scale);
+  if (ok) return "";
+  std::ostringstream os;
+  os.precision(17);
+  os << "<u, J·v> by forward mode " << forward << " vs <Jᵀ·u, v> by reverse mode " << reverse;
+  return os.str();
+}
+
+// The tangent of fn at `in` along batch random directions under a batched level against the single
+// jvps, one per direction. Returns one line per mismatching element.
+std::vector<std::string> batched_mismatches(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in,
+                                            std::int64_t batch) {
+  const std::vector<Tensor> v = directions(op, in, batch);
+  Tensor batched, out;
+  {
+    detail::BatchedDualLevel level(batch);
+    out = fn(duals_of(in, v));
+    batched = tangent_or_zeros(out, batch);
+  }
+  Shape expected = out.shape();
+  expected.insert(expected.begin(), static_cast<std::size_t>(batch));
+  if (batched.shape() != expected)
+    return {"batched tangent of shape " + shape_str(batched.shape()) + ", expected " + shape_str(expected)};
+  std::vector<std::string> mismatches;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    std::vector<Tensor> vb(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (v[i].defined()) vb[i] = squeeze(slice(v[i], 0, b, b + 1), 0);
+    Tensor single;
+    {
+      fwd::DualLevel level;
+      single = tangent_or_zeros(fn(duals_of(in, vb)), 0);
+    }
+    const xt::xarray<double> x = squeeze(slice(batched, 0, b, b + 1), 0).data<double>(), y = single.data<double>();
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const double bx = x.data()[k], sy = y.data()[k];
+      const bool ok = std::isnan(sy)   ? std::isnan(bx)
+                      : std::isinf(sy) ? bx == sy  // an infinite slope (sqrt, log at 0): the same infinity
+                                       : std::abs(bx - sy) <= 1e-12 * (1 + std::abs(sy));
+      if (!ok) {
+        std::ostringstream os;
+        os.precision(17);
+        os << "entry " << b << ", element " << k << ": batched " << bx << " vs single " << sy;
+        mismatches.push_back(os.str());
+      }
+    }
+  }
+  return mismatches;
+}
+
+// Reverse mode through the tangent: gradcheck of (inputs..., directions...) -> jvp(inputs; directions).
+bool reverse_over_forward_ok(const OpInfo& op, const OpFn& fn, const std::vector<Tensor>& in, std::string* error) {
+  const std::size_t n = in.size();
+  std::vector<Tensor> all = in;
+  std::vector<std::size_t> diff;
+  for (std::size_t i = 0; i < n; ++i)
+    if (op.differentiable_input(i)) {
+      diff.push_back(i);
+      all.push_back(randn(in[i].shape(), kFloat64).requires_grad_());
+    }
+  const auto tangent_fn = [&](const std::vector<Tensor>& a) -> Tensor {
+    std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<Tensor> v(n);
+    for (std::size_t k = 0; k < diff.size(); ++k) v[diff[k]] = a[n + k];
+    fwd::DualLevel level;
+    return tangent_or_zeros(fn(duals_of(xs, v)), 0);
+  };
+  try {
+    return gradcheck(tangent_fn, all);
+  } catch (const std::exception& e) {
+    *error = e.what();
+  }
+  return false;
+}
+
+}  // namespace xgrad::test::optable
+
 TEST_CASE("op table: forward AD, jvp columns vs finite differences and forward vs reverse") {
   std::size_t columns = 0, adjoint = 0;
   manual_seed(2024);
@@ -603,45 +713,14 @@ TEST_CASE("op table: forward AD, jvp columns vs finite differences and forward v
         CHECK_MESSAGE(ok, error);
         ++columns;
       }
-      // <u, J·v> by one forward pass == <Jᵀ·u, v> by one backward pass.
-      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
-      const std::vector<Tensor> v = directions(op, in, 0);
-      Tensor jv, out;
-      {
-        fwd::DualLevel level;
-        out = fn(duals_of(in, v));
-        jv = tangent_or_zeros(out, 0);
-      }
-      REQUIRE(jv.shape() == out.shape());
-      CHECK(jv.dtype() == kFloat64);
-      const Tensor u = randn(out.shape(), kFloat64);
-      const double forward = dot(u, jv);
-      double reverse = 0, scale = abs_dot(u, jv);
-      const Tensor y = fn(in);
-      if (y.requires_grad()) {
-        const std::vector<Tensor> wrt = requiring_grad(in);
-        const std::vector<Tensor> g = autograd::grad({y}, wrt, {u}, false, false, true);
-        for (std::size_t i = 0, w = 0; i < in.size(); ++i) {
-          if (!in[i].requires_grad()) continue;
-          if (g[w].defined()) {
-            reverse += dot(g[w], v[i]);
-            scale += abs_dot(g[w], v[i]);
-          }
-          ++w;
-        }
-      }
-      CAPTURE(forward);
-      CAPTURE(reverse);
-      if (!std::isfinite(forward) || !std::isfinite(reverse))  // a NaN or infinite derivative: both agree on it
-        CHECK((forward == reverse || (std::isnan(forward) && std::isnan(reverse))));
-      else
-        CHECK(std::abs(forward - reverse) <= 1e-12 * (1 + scale));
+      const std::string m = adjoint_mismatch(op, fn, prepare(op, s.inputs, kFloat64, true));
+      CHECK_MESSAGE(m.empty(), m);
       ++adjoint;
     }
   }
   MESSAGE("forward AD: " << columns << " gradchecks with forward columns, " << adjoint << " forward-vs-reverse identities");
-  CHECK(columns > 100);
-  CHECK(adjoint > 150);
+  CHECK(columns > 300);
+  CHECK(adjoint > 300);
 }
 
 TEST_CASE("op table: forward over reverse, gradgradcheck with forward-mode columns") {
@@ -664,7 +743,7 @@ TEST_CASE("op table: forward over reverse, gradgradcheck with forward-mode colum
     }
   }
   MESSAGE("forward over reverse: " << runs << " samples");
-  CHECK(runs > 100);
+  CHECK(runs > 300);
 }
 
 TEST_CASE("op table: reverse over forward, gradcheck of the tangent as a function of primal and direction") {
@@ -675,86 +754,79 @@ TEST_CASE("op table: reverse over forward, gradcheck of the tangent as a functio
     for (const Sample& s : op.samples) {
       if (!applies(op, s, Check::RevOverFwd) || !s.applies(Check::Gradgradcheck)) continue;
       INFO(op.decl << " | " << s.name);
-      const OpFn& fn = op.fn_of(s);
-      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
-      const std::size_t n = in.size();
-      // (inputs..., directions of the differentiable inputs...) -> jvp(inputs; directions)
-      std::vector<Tensor> all = in;
-      std::vector<std::size_t> diff;
-      for (std::size_t i = 0; i < n; ++i)
-        if (op.differentiable_input(i)) {
-          diff.push_back(i);
-          all.push_back(randn(in[i].shape(), kFloat64).requires_grad_());
-        }
-      const auto tangent_fn = [&](const std::vector<Tensor>& a) -> Tensor {
-        std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n));
-        std::vector<Tensor> v(n);
-        for (std::size_t k = 0; k < diff.size(); ++k) v[diff[k]] = a[n + k];
-        fwd::DualLevel level;
-        return tangent_or_zeros(fn(duals_of(xs, v)), 0);
-      };
-      bool ok = false;
       std::string error;
-      try {
-        ok = gradcheck(tangent_fn, all);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-      CHECK_MESSAGE(ok, error);
+      CHECK_MESSAGE(reverse_over_forward_ok(op, op.fn_of(s), prepare(op, s.inputs, kFloat64, true), &error), error);
       ++runs;
     }
   }
   MESSAGE("reverse over forward: " << runs << " samples");
-  CHECK(runs > 100);
+  CHECK(runs > 300);
 }
 
 TEST_CASE("op table: batched tangents give the single jvps stacked") {
-  constexpr std::int64_t kBatch = 3;
   std::size_t runs = 0;
   manual_seed(2026);
   for (const OpInfo& op : op_table()) {
     for (const Sample& s : op.samples) {
       if (!applies(op, s, Check::BatchedJvp)) continue;
       INFO(op.decl << " | " << s.name);
-      const OpFn& fn = op.fn_of(s);
-      const std::vector<Tensor> in = prepare(op, s.inputs, kFloat64, true);
-      const std::vector<Tensor> v = directions(op, in, kBatch);
-      Tensor batched, out;
-      {
-        detail::BatchedDualLevel level(kBatch);
-        out = fn(duals_of(in, v));
-        batched = tangent_or_zeros(out, kBatch);
-      }
-      Shape expected = out.shape();
-      expected.insert(expected.begin(), static_cast<std::size_t>(kBatch));
-      REQUIRE(batched.shape() == expected);
-      for (std::int64_t b = 0; b < kBatch; ++b) {
-        std::vector<Tensor> vb(v.size());
-        for (std::size_t i = 0; i < v.size(); ++i)
-          if (v[i].defined()) vb[i] = squeeze(slice(v[i], 0, b, b + 1), 0);
-        Tensor single;
-        {
-          fwd::DualLevel level;
-          single = tangent_or_zeros(fn(duals_of(in, vb)), 0);
-        }
-        const xt::xarray<double> x = squeeze(slice(batched, 0, b, b + 1), 0).data<double>(), y = single.data<double>();
-        REQUIRE(x.size() == y.size());
-        for (std::size_t k = 0; k < x.size(); ++k) {
-          CAPTURE(b);
-          CAPTURE(k);
-          CAPTURE(x.data()[k]);
-          CAPTURE(y.data()[k]);
-          if (std::isnan(y.data()[k]))
-            CHECK(std::isnan(x.data()[k]));
-          else if (std::isinf(y.data()[k]))  // an infinite slope (sqrt, log at 0): the same infinity
-            CHECK(x.data()[k] == y.data()[k]);
-          else
-            CHECK(std::abs(x.data()[k] - y.data()[k]) <= 1e-12 * (1 + std::abs(y.data()[k])));
-        }
-      }
+      for (const std::string& m : batched_mismatches(op, op.fn_of(s), prepare(op, s.inputs, kFloat64, true), 3))
+        FAIL_CHECK(m);
       ++runs;
     }
   }
   MESSAGE("batched jvp: " << runs << " samples");
-  CHECK(runs > 150);
+  CHECK(runs > 300);
+}
+
+namespace {
+// A test-only op, sin, whose JVP rule can be made wrong in three ways: a wrong value, a tangent with no
+// history back to the primal (reverse over forward then misses a term), or a wrong batched path.
+enum class Skew { None, Value, Detached, Batched };
+Skew g_skew = Skew::None;
+Tensor skewed_sin(const std::vector<Tensor>& v) {
+  const Tensor& x = v[0];
+  Tensor out = sin(x);
+  // Replaces sin's own tangent by the rule under test.
+  detail::record_jvp("skewed_sin", out, {&x}, [&](detail::Tangents t) {
+    switch (g_skew) {
+      case Skew::Value: return mul(t[0], mul(cos(x), 1.0 + 1e-6));
+      case Skew::Detached: return mul(t[0], cos(x.detach()));
+      case Skew::Batched: return detail::tangent_batch() ? mul(t[0], mul(cos(x), 2.0)) : mul(t[0], cos(x));
+      case Skew::None: break;
+    }
+    return mul(t[0], cos(x));
+  }, detail::JvpBatching::Aware);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("op table: the JVP columns catch a wrong value, a tangent without history, and a wrong batched rule") {
+  const OpInfo op{"skewed_sin(Tensor)", "skewed_sin", skewed_sin, {}, {}};
+  manual_seed(12);
+  const Tensor values = randn({2, 3}, kFloat64);
+  const auto in = [&] { return std::vector<Tensor>{values.detach().clone().requires_grad_()}; };
+  std::string error;
+  g_skew = Skew::None;  // honest: every column passes
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK(gradcheck(skewed_sin, in(), GradcheckOptions{.check_forward_ad = true}));
+  CHECK(reverse_over_forward_ok(op, skewed_sin, in(), &error));
+  CHECK(batched_mismatches(op, skewed_sin, in(), 3).empty());
+  // Tolerances tight enough for a 1e-6 relative error, which the honest rule meets.
+  const GradcheckOptions tight{.atol = 1e-9, .rtol = 1e-8, .raise = false, .check_forward_ad = true};
+  CHECK(gradcheck(skewed_sin, in(), tight));
+
+  g_skew = Skew::Value;  // a relative error of 1e-6: the adjoint identity sees it, finite differences too
+  CHECK_FALSE(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK_FALSE(gradcheck(skewed_sin, in(), tight));
+
+  g_skew = Skew::Detached;  // right value, but reverse mode through the tangent misses d cos(x)/dx
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK_FALSE(reverse_over_forward_ok(op, skewed_sin, in(), &error));
+  CHECK(error.find("Jacobian mismatch") != std::string::npos);
+
+  g_skew = Skew::Batched;  // right unbatched, wrong under a batched level
+  CHECK(adjoint_mismatch(op, skewed_sin, in()).empty());
+  CHECK(batched_mismatches(op, skewed_sin, in(), 3).size() == 3 * 6);
+  g_skew = Skew::None;
 }

@@ -5,7 +5,7 @@
 #include <xgrad.hpp>
 
 #include "helpers.hpp"
-#include "layer_op_cases.hpp"
+#include "error_checks.hpp"
 
 using namespace xgrad;
 using test::check_error;
@@ -41,6 +41,27 @@ TEST_CASE("max_pool2d: values by hand for stride, padding, dilation and ceil_mod
     // Unbatched C×H×W.
     check_values(F::max_pool2d(iota({1, 4, 4}, dt), 2), {1, 2, 2}, {6, 8, 14, 16});
   }
+}
+
+TEST_CASE("pooling: a stride given as a braced pair, a single size or nothing (the kernel)") {
+  // 1×1×3×4 of 1..12, 2×2 windows. Stride {1, 2}: rows start at 0 and 1, columns at 0 and 2:
+  // maxima 6, 8 (rows 0..1) and 10, 12 (rows 1..2).
+  Tensor x = iota({1, 1, 3, 4}, kFloat64);
+  const Pool2dArgs pair{.stride = {1, 2}};
+  check_values(F::max_pool2d(x, 2, pair), {1, 1, 2, 2}, {6, 8, 10, 12});
+  const int sh = 1, sw = 2;  // int variables: no narrowing error
+  check_values(F::max_pool2d(x, 2, {.stride = {sh, sw}}), {1, 1, 2, 2}, {6, 8, 10, 12});
+  // Stride 1 everywhere: 2×3 windows.
+  check_values(F::max_pool2d(x, 2, {.stride = 1}), {1, 1, 2, 3}, {6, 7, 8, 10, 11, 12});
+  // No stride: the kernel's, 2: one row of windows, maxima 6 and 8.
+  const Pool2dArgs none{};
+  CHECK_FALSE(none.stride.has_value());
+  check_values(F::max_pool2d(x, 2, none), {1, 1, 1, 2}, {6, 8});
+  // avg_pool2d likewise: stride {1, 2} averages (1+2+5+6)/4 = 3.5, 5.5, 7.5, 9.5.
+  check_values(F::avg_pool2d(x, 2, {.stride = {1, 2}}), {1, 1, 2, 2}, {3.5, 5.5, 7.5, 9.5});
+  // The field is a std::optional<Size2>.
+  const std::optional<Size2> as_optional = pair.stride;
+  CHECK(as_optional == std::optional<Size2>(Size2{1, 2}));
 }
 
 TEST_CASE("max_pool2d: ceil_mode drops a last window that would start in the right padding") {
@@ -103,28 +124,6 @@ TEST_CASE("adaptive_avg_pool2d: PyTorch's windows for non-divisible sizes") {
   check_values(F::adaptive_avg_pool2d(iota({1, 3, 3}), 1), {1, 1, 1}, {5});
   // In 2 -> out 3 (upsampling): windows [0,1), [0,2), [1,2) -> 1, 1.5, 2.
   check_values(F::adaptive_avg_pool2d(iota({1, 1, 1, 2}), {1, 3}), {1, 1, 1, 3}, {1, 1.5, 2});
-}
-
-TEST_CASE("pooling ops: gradcheck, gradgradcheck, fused vs formula and float32 over a table of samples") {
-  manual_seed(7);
-  using test::distinct_param;
-  using test::LayerOpCase;
-  using test::param;
-  std::vector<LayerOpCase> cases = {
-      {"max_pool2d", [](const std::vector<Tensor>& in) { return F::max_pool2d(in[0], 2); }, {distinct_param({2, 2, 4, 4})}},
-      {"max_pool2d stride 1 pad 1", [](const std::vector<Tensor>& in) { return F::max_pool2d(in[0], 3, {.stride = 1, .padding = 1}); },
-       {distinct_param({1, 2, 4, 5})}},
-      {"max_pool2d dilation ceil", [](const std::vector<Tensor>& in) { return F::max_pool2d(in[0], {2, 3}, {.stride = 2, .dilation = 2, .ceil_mode = true}); },
-       {distinct_param({1, 1, 7, 8})}},
-      {"max_pool2d unbatched", [](const std::vector<Tensor>& in) { return F::max_pool2d(in[0], 2, {.stride = Size2{1, 2}}); }, {distinct_param({2, 3, 4})}},
-      {"avg_pool2d", [](const std::vector<Tensor>& in) { return F::avg_pool2d(in[0], 2); }, {param({2, 2, 4, 4})}},
-      {"avg_pool2d pad exclude ceil", [](const std::vector<Tensor>& in) { return F::avg_pool2d(in[0], 3, {.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}); },
-       {param({1, 2, 6, 5})}},
-      {"avg_pool2d unbatched", [](const std::vector<Tensor>& in) { return F::avg_pool2d(in[0], {2, 1}, {.stride = 1, .padding = {1, 0}}); }, {param({2, 3, 3})}},
-      {"adaptive_avg_pool2d", [](const std::vector<Tensor>& in) { return F::adaptive_avg_pool2d(in[0], {3, 2}); }, {param({2, 2, 5, 7})}},
-      {"adaptive_avg_pool2d unbatched", [](const std::vector<Tensor>& in) { return F::adaptive_avg_pool2d(in[0], 1); }, {param({3, 4, 4})}},
-  };
-  for (const auto& c : cases) test::check_layer_op_case(c);
 }
 
 TEST_CASE("pooling: 0-element batches") {

@@ -2,12 +2,14 @@
 // tensors for backward and recording nodes. Internal to autograd/.
 #pragma once
 #include <algorithm>
+#include <any>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "../anomaly.hpp"
@@ -98,6 +100,40 @@ Array<T> empty_array(const S& shape, const char* op = "tensor allocation") {
   return Array<T>::from_shape(shape_type(shape.begin(), shape.end()));
 }
 
+// Base for built-in backward nodes with a fixed name. It also keeps the shape of the op's output
+// (every built-in op has one output), so that to_dot can show each node's input shapes: an input's
+// shape is the output shape of the node its edge leads to. Kept inline in a fixed array of 32-bit
+// sizes — recording an op stays one allocation, the cost is a few stores and 24 bytes per node — for
+// ranks up to kMaxRank; a larger rank or size is shown as "?".
+class OpNode : public autograd::Node {
+ public:
+  explicit OpNode(const char* name) : name_(name) {}
+  std::string name() const override { return name_; }
+
+  template <class S>
+  void remember_output_shape(const S& shape) noexcept {
+    rank_ = kUnknownRank;
+    if (shape.size() > kMaxRank) return;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (shape[i] > UINT32_MAX) return;
+      dims_[i] = static_cast<std::uint32_t>(shape[i]);
+    }
+    rank_ = static_cast<std::uint8_t>(shape.size());
+  }
+  bool output_shape(std::uint32_t output_nr, Shape& shape) const override {
+    if (output_nr != 0 || rank_ == kUnknownRank) return false;
+    shape.assign(dims_, dims_ + rank_);
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kMaxRank = 5;
+  static constexpr std::uint8_t kUnknownRank = 0xFF;
+  const char* name_;
+  std::uint32_t dims_[kMaxRank];
+  std::uint8_t rank_ = kUnknownRank;
+};
+
 // ---- Recording the graph -------------------------------------------------------------------------
 // True when grad mode is on and any input requires grad.
 inline bool needs_grad(std::initializer_list<const Tensor*> inputs) {
@@ -135,6 +171,8 @@ std::shared_ptr<NodeT> record_node(const Tensor& out, const Inputs& inputs, Args
     node->set_next_edges(std::move(edges));
   }
   set_history(out, node);
+  if constexpr (std::is_base_of_v<OpNode, NodeT>)
+    std::visit([&](const auto& a) { node->remember_output_shape(a.shape()); }, out.impl()->storage->value);
   if (anomaly_checks_forward()) [[unlikely]] anomaly_check_forward(out, node, inputs);
   return node;
 }
@@ -147,13 +185,41 @@ std::shared_ptr<NodeT> record_list(const Tensor& out, const std::vector<Tensor>&
   return record_node<NodeT>(out, inputs, std::forward<Args>(args)...);
 }
 
+// True while a SavedTensorsHooks guard is active on this thread (and not suspended): saving then
+// goes through the guard's pack hook. Constant-initialised, so testing it is one TLS load.
+inline thread_local bool saved_tensor_hooks_on = false;
+struct SavedTensorsHookPair;
+// A saved tensor as a pack hook left it (saved_tensors_hooks.cpp): what pack returned, the hooks
+// that unpack it, and the saved tensor's shape, dtype and history, re-attached at unpack.
+struct PackedSaved {
+  std::any data;
+  std::shared_ptr<const SavedTensorsHookPair> hooks;
+  std::shared_ptr<autograd::Node> history;     // a saved input's grad_fn or leaf accumulator
+  std::weak_ptr<autograd::Node> output_of;     // a saved output's grad_fn (the saving node: weak)
+  Shape shape;
+  std::uint32_t output_nr = 0;
+  Dtype dtype = kFloat32;
+  bool is_output = false;
+  bool leaf = false;  // `history` is the leaf's AccumulateGrad
+  Tensor unpacked;    // unpack's result, kept until the node releases its saved tensors
+};
+std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output);
+const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner);
+
 // A tensor saved for backward. An op's input is kept as is; an op's output is kept as its value plus
 // a weak link to its grad_fn (the saving node itself), which avoids the cycle node -> output -> node
-// and still lets create_graph differentiate through the saved output.
+// and still lets create_graph differentiate through the saved output. Under saved-tensor hooks
+// (saved_tensors_hooks.hpp) only what the pack hook returned is kept, and every read (unpack, value,
+// storage) goes through the unpack hook once.
 class SavedTensor {
  public:
   SavedTensor() = default;
-  void save_input(const Tensor& t) { tensor_ = t; }
+  void save_input(const Tensor& t) {
+    if (saved_tensor_hooks_on) [[unlikely]]
+      packed_ = pack_saved(t, false);
+    else
+      tensor_ = t;
+  }
   void save_output(const Tensor& t);
   // The saved tensor; throws the second-backward error if `owner` has released it.
   Tensor unpack(const autograd::Node* owner) const;
@@ -164,7 +230,7 @@ class SavedTensor {
   }
   const Storage& storage(const autograd::Node* owner) const;
   void reset() noexcept;
-  bool empty() const noexcept { return !tensor_.defined() && !storage_; }
+  bool empty() const noexcept { return !tensor_.defined() && !storage_ && !packed_; }
 
  private:
   Tensor tensor_;
@@ -172,18 +238,9 @@ class SavedTensor {
   std::weak_ptr<autograd::Node> grad_fn_;
   // A saved output's tangent (forward AD over reverse mode): filled in when the op's JVP runs.
   std::shared_ptr<SavedTangent> tangent_;
+  std::unique_ptr<PackedSaved> packed_;  // set instead of the above when a pack hook was active
   std::uint32_t output_nr_ = 0;
   Dtype dtype_ = kFloat32;
-};
-
-// Base for built-in backward nodes with a fixed name.
-class OpNode : public autograd::Node {
- public:
-  explicit OpNode(const char* name) : name_(name) {}
-  std::string name() const override { return name_; }
-
- private:
-  const char* name_;
 };
 
 // Small helpers used in backward formulas.

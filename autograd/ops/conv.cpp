@@ -2,18 +2,20 @@
 //
 // unfold and fold are linear and adjoint to each other, and so are pad and its scatter-add: each
 // one's backward is the other, which makes every op here differentiable any number of times.
-// conv2d is im2col of the whole batch followed by one GEMM per group (mm, transposes as flags), so its
-// backward is the one PyTorch uses: the input gradient is a transposed convolution (mm with Wᵀ then
-// fold), the weight gradient a convolution of input and output gradient (mm of the gradient with the
-// columns, summed over the batch) — all Tensor ops, so create_graph differentiates through them.
-// A 1×1, stride-1, unpadded kernel skips im2col: the columns are the input itself, reshaped.
-// Forward mode follows the same composition: pad, unfold and fold carry their JVP rules (each is
-// linear, so its JVP is itself applied to the tangent), mm, reshape, permute and add theirs, so the
-// tangent of conv is conv(ẋ, W) + conv(x, Ẇ) + ḃ with x's columns computed once and shared by
-// both terms, and every tensor the backward saves carries its tangent (forward over reverse works).
+// conv1d/conv2d are im2col + GEMM (through detail::gemm, transposes as flags), and their backward is
+// the one PyTorch uses: the input gradient is a transposed convolution (GEMM with Wᵀ, then col2im),
+// the weight gradient a convolution of input and output gradient (GEMM of the gradient with the
+// columns). Those two are ops of their own, with backward formulas in the same three ops, so
+// create_graph differentiates through convolutions any number of times (see "conv" below).
+// Forward mode: each of those ops is linear in each argument, so its JVP is the op itself applied to
+// one tangent at a time; unfold, fold and pad are linear too.
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
+#include "../detail/gemm.hpp"
 #include "../detail/op_support.hpp"
+#include "../detail/scratch.hpp"
 #include "../layer_ops.hpp"
 
 namespace xgrad {
@@ -28,9 +30,6 @@ struct Im2col {
   std::size_t n = 0, c = 0, h = 0, w = 0;  // input N×C×H×W
   std::size_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
   std::size_t oh = 0, ow = 0;  // kernel positions along H and W
-  // Channel-major columns in `blocks` independent groups of n/blocks samples each (a batched level's
-  // tangent: one group per direction), [blocks, rows, n/blocks·L]; 1 for the plain layout.
-  std::size_t blocks = 1;
   std::size_t rows() const { return c * kh * kw; }
   std::size_t cols() const { return oh * ow; }
   Shape input_shape() const { return {n, c, h, w}; }
@@ -75,17 +74,33 @@ Im2col make_im2col(const char* op, const Shape& x, Size2 kernel, const UnfoldArg
   return g;
 }
 
+// The output positions ow whose input column ow·sw + off falls inside [0, w): [lo, hi), so that the
+// loops below run bounds-free over it and only fill (im2col) or skip (col2im) outside.
+struct ValidRange {
+  std::size_t lo, hi;
+};
+inline ValidRange valid_range(std::ptrdiff_t off, std::size_t sw, std::size_t w, std::size_t ow_count) {
+  const auto s = static_cast<std::ptrdiff_t>(sw), W = static_cast<std::ptrdiff_t>(w),
+             n = static_cast<std::ptrdiff_t>(ow_count);
+  // lo: the first ow with ow·s + off >= 0; hi: the first ow with ow·s + off >= W.
+  const std::ptrdiff_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+  const std::ptrdiff_t hi = W - off <= 0 ? 0 : (W - off + s - 1) / s;
+  const std::ptrdiff_t l = std::min(lo, n), h = std::clamp(hi, l, n);
+  return {static_cast<std::size_t>(l), static_cast<std::size_t>(h)};
+}
+
 // cols[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh + i·dh - ph, ow·sw + j·dw - pw] (0 outside), for one
-// sample; consecutive rows of cols are `ld` elements apart.
+// sample; consecutive rows of cols are `ld` elements apart. Per kernel offset (i, j) the valid range
+// of ow is computed once: a stride-1 row is then a zero prefix, one copy and a zero suffix.
 template <class T>
 void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::size_t ld) {
-  const std::size_t L = ld;
   for (std::size_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = cols + ((c * g.kh + i) * g.kw + j) * L;
+        T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
         const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+        const ValidRange v = valid_range(woff, g.sw, g.w, g.ow);
         for (std::size_t oh = 0; oh < g.oh; ++oh) {
           T* out = row + oh * g.ow;
           const std::ptrdiff_t hh =
@@ -95,17 +110,14 @@ void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::siz
             continue;
           }
           const T* src = xc + static_cast<std::size_t>(hh) * g.w;
+          std::fill(out, out + v.lo, T(0));
           if (g.sw == 1) {
-            for (std::size_t ow = 0; ow < g.ow; ++ow) {
-              const std::ptrdiff_t ww = static_cast<std::ptrdiff_t>(ow) + woff;
-              out[ow] = (ww >= 0 && ww < static_cast<std::ptrdiff_t>(g.w)) ? src[ww] : T(0);
-            }
+            std::copy(src + (static_cast<std::ptrdiff_t>(v.lo) + woff), src + (static_cast<std::ptrdiff_t>(v.hi) + woff),
+                      out + v.lo);
           } else {
-            for (std::size_t ow = 0; ow < g.ow; ++ow) {
-              const std::ptrdiff_t ww = static_cast<std::ptrdiff_t>(ow * g.sw) + woff;
-              out[ow] = (ww >= 0 && ww < static_cast<std::ptrdiff_t>(g.w)) ? src[ww] : T(0);
-            }
+            for (std::size_t ow = v.lo; ow < v.hi; ++ow) out[ow] = src[static_cast<std::ptrdiff_t>(ow * g.sw) + woff];
           }
+          std::fill(out + v.hi, out + g.ow, T(0));
         }
       }
   }
@@ -114,125 +126,105 @@ void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::siz
 // The adjoint: x[c, h, w] += cols[...] for every position that read it. x must be zeroed first.
 template <class T>
 void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
-  const std::size_t L = ld;
   for (std::size_t c = 0; c < g.c; ++c) {
     T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const T* row = cols + ((c * g.kh + i) * g.kw + j) * L;
+        const T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
         const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+        const ValidRange v = valid_range(woff, g.sw, g.w, g.ow);
         for (std::size_t oh = 0; oh < g.oh; ++oh) {
           const std::ptrdiff_t hh =
               static_cast<std::ptrdiff_t>(oh * g.sh + i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
           if (hh < 0 || hh >= static_cast<std::ptrdiff_t>(g.h)) continue;
           const T* in = row + oh * g.ow;
-          T* dst = xc + static_cast<std::size_t>(hh) * g.w;
-          for (std::size_t ow = 0; ow < g.ow; ++ow) {
-            const std::ptrdiff_t ww = static_cast<std::ptrdiff_t>(ow * g.sw) + woff;
-            if (ww >= 0 && ww < static_cast<std::ptrdiff_t>(g.w)) dst[ww] += in[ow];
+          T* dst = xc + static_cast<std::size_t>(hh) * g.w;  // dst[ow·sw + woff] in bounds for ow in [lo, hi)
+          if (g.sw == 1) {
+            T* d0 = dst + (static_cast<std::ptrdiff_t>(v.lo) + woff);
+            const T* i0 = in + v.lo;
+#pragma omp simd
+            for (std::size_t k = 0; k < v.hi - v.lo; ++k) d0[k] += i0[k];
+          } else {
+            for (std::size_t ow = v.lo; ow < v.hi; ++ow) dst[static_cast<std::ptrdiff_t>(ow * g.sw) + woff] += in[ow];
           }
         }
       }
   }
 }
 
-// Two layouts of the columns: per sample, N × (C·kh·kw) × L (F.unfold's), and channel-major,
-// (C·kh·kw) × (N·L), where one GEMM with the weight convolves the whole batch.
-enum class ColLayout { PerSample, ChannelMajor };
-
-Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout);
-Tensor fold_impl(const Tensor& cols, const Im2col& g, ColLayout layout);
+Tensor unfold_impl(const Tensor& x, const Im2col& g);
+Tensor fold_impl(const Tensor& cols, const Im2col& g);
 
 struct UnfoldBackward : OpNode {
-  UnfoldBackward(const Im2col& g, ColLayout l) : OpNode("Im2ColBackward"), geom(g), layout(l) {}
+  explicit UnfoldBackward(const Im2col& g) : OpNode("Im2ColBackward"), geom(g) {}
   Im2col geom;
-  ColLayout layout;
-  TensorList apply(TensorList&& g) override { return {fold_impl(g[0], geom, layout)}; }
+  TensorList apply(TensorList&& g) override { return {fold_impl(g[0], geom)}; }
 };
 
 struct FoldBackward : OpNode {
-  FoldBackward(const Im2col& g, ColLayout l) : OpNode("Col2ImBackward"), geom(g), layout(l) {}
+  explicit FoldBackward(const Im2col& g) : OpNode("Col2ImBackward"), geom(g) {}
   Im2col geom;
-  ColLayout layout;
-  TensorList apply(TensorList&& g) override { return {unfold_impl(g[0], geom, layout)}; }
+  TensorList apply(TensorList&& g) override { return {unfold_impl(g[0], geom)}; }
 };
-
-// Where sample s's columns start and how far apart their rows are.
-std::size_t col_offset(const Im2col& g, ColLayout l, std::size_t s) {
-  if (l == ColLayout::PerSample) return s * g.rows() * g.cols();
-  const std::size_t per = g.n / g.blocks;  // samples per block
-  return (s / per) * g.rows() * per * g.cols() + (s % per) * g.cols();
-}
-std::size_t col_ld(const Im2col& g, ColLayout l) {
-  return l == ColLayout::PerSample ? g.cols() : g.n / g.blocks * g.cols();
-}
-Shape col_shape(const Im2col& g, ColLayout l) {
-  if (l == ColLayout::PerSample) return g.cols_shape();
-  if (g.blocks == 1) return Shape{g.rows(), g.n * g.cols()};
-  return Shape{g.blocks, g.rows(), g.n / g.blocks * g.cols()};
-}
 
 // ---- Forward mode: unfold and fold are linear, so each one's JVP is itself applied to the tangent.
 // A batched level's tangent holds B directions per sample ([B, N, C, H, W] for an input N×C×H×W):
-// the same geometry over B·N samples, one kernel pass instead of B, the channel-major columns in one
-// block per direction ([B, rows, N·L], the tangent shape of [rows, N·L]) so that no permute is needed.
+// the same geometry over B·N samples, one kernel pass instead of B.
 Im2col with_batch(const Im2col& g, std::size_t batch) {
   Im2col b = g;
   b.n *= batch;
-  b.blocks *= batch;
   return b;
 }
 
-Tensor unfold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
+Tensor unfold_tangent(const Tensor& t, const Im2col& g) {
   const std::int64_t batch = tangent_batch();
-  if (batch == 0) return unfold_impl(t, g, layout);
+  if (batch == 0) return unfold_impl(t, g);
   const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
-  Tensor cols = unfold_impl(reshape(t, as_i64(gb.input_shape())), gb, layout);
-  if (layout == ColLayout::ChannelMajor) return cols;  // [B, rows, N·L]
-  // Per sample: [B·N, rows, L] -> [B, N, rows, L]
-  return reshape(cols, {batch, static_cast<std::int64_t>(g.n), static_cast<std::int64_t>(g.rows()),
-                        static_cast<std::int64_t>(g.cols())});
+  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
+             L = static_cast<std::int64_t>(g.cols());
+  return reshape(unfold_impl(reshape(t, as_i64(gb.input_shape())), gb), {batch, n, rows, L});
 }
 
-Tensor fold_tangent(const Tensor& t, const Im2col& g, ColLayout layout) {
+Tensor fold_tangent(const Tensor& t, const Im2col& g) {
   const std::int64_t batch = tangent_batch();
-  if (batch == 0) return fold_impl(t, g, layout);
+  if (batch == 0) return fold_impl(t, g);
   const Im2col gb = with_batch(g, static_cast<std::size_t>(batch));
-  Tensor cols = layout == ColLayout::ChannelMajor ? t : reshape(t, as_i64(col_shape(gb, layout)));
+  const auto n = static_cast<std::int64_t>(g.n), rows = static_cast<std::int64_t>(g.rows()),
+             L = static_cast<std::int64_t>(g.cols());
   Shape s = g.input_shape();
   s.insert(s.begin(), static_cast<std::size_t>(batch));
-  return reshape(fold_impl(cols, gb, layout), as_i64(s));
+  return reshape(fold_impl(reshape(t, {batch * n, rows, L}), gb), as_i64(s));
 }
 
-// x: N×C×H×W (contiguous) -> the columns.
-Tensor unfold_impl(const Tensor& x, const Im2col& g, ColLayout layout) {
+// x: N×C×H×W (contiguous) -> the columns, N × (C·kh·kw) × L (F.unfold's layout).
+Tensor unfold_impl(const Tensor& x, const Im2col& g) {
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    Array<T> o = empty_array<T>(col_shape(g, layout), "unfold");
+    Array<T> o = empty_array<T>(g.cols_shape(), "unfold");
     const T* px = arr<T>(x).data();
-    const std::size_t in_step = g.c * g.h * g.w, ld = col_ld(g, layout);
-    for (std::size_t s = 0; s < g.n; ++s) im2col(px + s * in_step, o.data() + col_offset(g, layout, s), g, ld);
+    const std::size_t in_step = g.c * g.h * g.w, out_step = g.rows() * g.cols();
+    for (std::size_t s = 0; s < g.n; ++s) im2col(px + s * in_step, o.data() + s * out_step, g, g.cols());
     return make_tensor(std::move(o));
   });
-  record<UnfoldBackward>(out, {&x}, g, layout);
+  record<UnfoldBackward>(out, {&x}, g);
   // JVP: the columns of the tangent (unfold is linear)
-  record_jvp("unfold", out, {&x}, [&](Tangents t) { return unfold_tangent(t[0], g, layout); }, JvpBatching::Aware);
+  record_jvp("unfold", out, {&x}, [&](Tangents t) { return unfold_tangent(t[0], g); }, JvpBatching::Aware);
   return out;
 }
 
-Tensor fold_impl(const Tensor& cols, const Im2col& g, ColLayout layout) {
+Tensor fold_impl(const Tensor& cols, const Im2col& g) {
   Tensor out = dispatch(cols.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> o = empty_array<T>(g.input_shape(), "fold");
     std::fill(o.data(), o.data() + o.size(), T(0));
     const T* pc = arr<T>(cols).data();
-    const std::size_t in_step = g.c * g.h * g.w, ld = col_ld(g, layout);
-    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + col_offset(g, layout, s), o.data() + s * in_step, g, ld);
+    const std::size_t in_step = g.c * g.h * g.w, col_step = g.rows() * g.cols();
+    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + s * col_step, o.data() + s * in_step, g, g.cols());
     return make_tensor(std::move(o));
   });
-  record<FoldBackward>(out, {&cols}, g, layout);
+  record<FoldBackward>(out, {&cols}, g);
   // JVP: the fold of the tangent (fold is linear)
-  record_jvp("fold", out, {&cols}, [&](Tangents t) { return fold_tangent(t[0], g, layout); }, JvpBatching::Aware);
+  record_jvp("fold", out, {&cols}, [&](Tangents t) { return fold_tangent(t[0], g); }, JvpBatching::Aware);
   return out;
 }
 
@@ -374,6 +366,293 @@ std::vector<std::ptrdiff_t> pad_map(const char* op, PadMode mode, std::size_t n,
 }
 
 // ---- conv -----------------------------------------------------------------------------------------------
+// Three ops make up convolution and all its derivatives, each the others' backward:
+//   conv_forward(x, W, b)      y = conv(x, W) + b
+//   conv_input_grad(G, W)      ∂/∂x <G, conv(x, W)>   (a transposed convolution: GEMM with Wᵀ, col2im)
+//   conv_weight_grad(G, x)     ∂/∂W <G, conv(x, W)>   (a GEMM of G with the columns of x)
+// conv(x, W) is bilinear, so with <a, b> the sum of a ⊙ b:
+//   <gx, conv_input_grad(G, W)>  = <G, conv(gx, W)>    -> ∂G = conv(gx, W),  ∂W = conv_weight_grad(G, gx)
+//   <gW, conv_weight_grad(G, x)> = <G, conv(x, gW)>    -> ∂G = conv(x, gW),  ∂x = conv_input_grad(G, gW)
+// which makes every derivative of every order a call of the same three kernels. A backward node's
+// formula path (create_graph) calls the ops, its fused path (no graph recorded) calls the same kernels
+// on the saved arrays: the two give the same bits by construction.
+//
+// Kernels: per sample, the sample's columns (C·kh·kw × L, L = OH·OW) go into a per-thread scratch
+// buffer (detail/scratch.hpp; about 230 KB for the CNN workload's second convolution, so they stay in
+// L2 while the GEMM reads them) and one GEMM per group writes straight into the N×O×OH×OW output: no
+// column tensor, no permuted copy of the output. The weight gradient sums over the batch: its columns
+// are built for a chunk of samples side by side (≈ 2 MiB, the fastest chunk measured: a per-sample
+// GEMM has K = L, too short) with G's rows of the chunk copied next to them, one GEMM per chunk and
+// group, accumulated with beta = 1. A 1×1, stride-1, unpadded kernel reads the input itself as its
+// columns (forward and input gradient).
+struct ConvGeom {
+  Im2col im;  // the input (after an explicit 'same' pad) and the kernel's positions
+  std::size_t o = 0, groups = 1;
+  std::size_t cg() const { return im.c / groups; }
+  std::size_t og() const { return o / groups; }
+  std::size_t cgk() const { return cg() * im.kh * im.kw; }  // a group's rows of the columns
+  std::size_t L() const { return im.cols(); }
+  Shape out_shape() const { return {im.n, o, im.oh, im.ow}; }
+  Shape weight_shape() const { return {o, cg(), im.kh, im.kw}; }
+};
+
+constexpr std::size_t kWeightGradChunkBytes = std::size_t{2} << 20;
+
+// Samples per chunk of the weight gradient's GEMM.
+template <class T>
+std::size_t weight_grad_chunk(const ConvGeom& g) {
+  const std::size_t per_sample = std::max<std::size_t>(1, g.im.rows() * g.L() * sizeof(T));
+  return std::clamp<std::size_t>(kWeightGradChunkBytes / per_sample, 1, std::max<std::size_t>(g.im.n, 1));
+}
+
+// y (N×O×L) = W·cols(x) per sample and group, plus b.
+template <class T>
+void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  const bool identity = im.identity();
+  T* cols = identity ? nullptr : scratch<T>(im.rows() * L, 0);
+  for (std::size_t s = 0; s < im.n; ++s) {
+    const T* cs = x + s * in_step;
+    if (!identity) {
+      im2col(cs, cols, im, L);
+      cs = cols;
+    }
+    T* ys = y + s * g.o * L;
+    if (b)  // each output row starts as its bias; the GEMM adds W·cols on top (beta = 1)
+      for (std::size_t oc = 0; oc < g.o; ++oc) std::fill(ys + oc * L, ys + (oc + 1) * L, b[oc]);
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm<T>(false, false, og, L, cgk, w + gr * og * cgk, cgk, cs + gr * cgk * L, L, b ? T(1) : T(0),
+              ys + gr * og * L, L);
+  }
+}
+
+// dx (N×C×H×W) = col2im(Wᵀ·G) per sample and group.
+template <class T>
+void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  const bool identity = im.identity();
+  T* dcols = identity ? nullptr : scratch<T>(im.rows() * L, 0);
+  for (std::size_t s = 0; s < im.n; ++s) {
+    T* dxs = dx + s * in_step;
+    T* dst = identity ? dxs : dcols;  // 1×1: the columns are the input gradient itself
+    const T* gs = gy + s * g.o * L;
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm<T>(true, false, cgk, L, og, w + gr * og * cgk, cgk, gs + gr * og * L, L, T(0), dst + gr * cgk * L, L);
+    if (!identity) {
+      std::fill(dxs, dxs + in_step, T(0));
+      col2im(dcols, dxs, im, L);
+    }
+  }
+}
+
+// dW (O×Cg·kh·kw) = Σ over samples of G·cols(x)ᵀ, per group, a chunk of samples per GEMM.
+template <class T>
+void conv_weight_grad_kernel(const T* gy, const T* x, T* dw, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  if (im.n == 0) {
+    std::fill(dw, dw + g.o * cgk, T(0));
+    return;
+  }
+  const std::size_t chunk = weight_grad_chunk<T>(g);
+  T* cols = scratch<T>(im.rows() * chunk * L, 1);
+  T* gc = scratch<T>(g.o * chunk * L, 2);
+  for (std::size_t s0 = 0; s0 < im.n; s0 += chunk) {
+    const std::size_t m = std::min(chunk, im.n - s0), ld = m * L;
+    for (std::size_t j = 0; j < m; ++j) {
+      im2col(x + (s0 + j) * in_step, cols + j * L, im, ld);
+      const T* gs = gy + (s0 + j) * g.o * L;
+      for (std::size_t oc = 0; oc < g.o; ++oc) std::copy(gs + oc * L, gs + (oc + 1) * L, gc + oc * ld + j * L);
+    }
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm<T>(false, true, og, cgk, ld, gc + gr * og * ld, ld, cols + gr * cgk * ld, ld, s0 == 0 ? T(0) : T(1),
+              dw + gr * og * cgk, cgk);
+  }
+}
+
+Tensor conv_forward_op(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g);
+Tensor conv_input_grad_op(const Tensor& gy, const Tensor& w, const ConvGeom& g);
+Tensor conv_weight_grad_op(const Tensor& gy, const Tensor& x, const ConvGeom& g);
+
+// Runs `kernel(T)` into a fresh array of `shape`.
+template <class Kernel>
+Tensor conv_result(Dtype dt, const Shape& shape, const char* what, Kernel&& kernel) {
+  return dispatch(dt, [&](auto tag) {
+    using T = decltype(tag);
+    Array<T> r = empty_array<T>(shape, what);
+    kernel(T{}, r.data());
+    return make_tensor(std::move(r));
+  });
+}
+
+struct ConvBackward : OpNode {
+  explicit ConvBackward(const ConvGeom& g) : OpNode("ConvolutionBackward"), geom(g) {}
+  ConvGeom geom;
+  SavedTensor x, w;
+  TensorList apply(TensorList&& grads) override {
+    const Tensor& G = grads[0];
+    Tensor gx, gw, gb;
+    if (fused_backward()) {
+      if (needs_input_grad(0))
+        gx = conv_result(G.dtype(), geom.im.input_shape(), "conv backward", [&](auto tag, auto* r) {
+          using T = decltype(tag);
+          conv_input_grad_kernel<T>(arr<T>(G).data(), w.value<T>(this).data(), r, geom);
+        });
+      if (needs_input_grad(1))
+        gw = conv_result(G.dtype(), geom.weight_shape(), "conv backward", [&](auto tag, auto* r) {
+          using T = decltype(tag);
+          conv_weight_grad_kernel<T>(arr<T>(G).data(), x.value<T>(this).data(), r, geom);
+        });
+    } else {
+      if (needs_input_grad(0)) gx = conv_input_grad_op(G, w.unpack(this), geom);
+      if (needs_input_grad(1)) gw = conv_weight_grad_op(G, x.unpack(this), geom);
+    }
+    if (needs_input_grad(2)) gb = sum(G, {0, 2, 3});  // no node either way when no graph is recorded
+    return {gx, gw, gb};
+  }
+  void release_variables() override {
+    x.reset();
+    w.reset();
+  }
+};
+
+// <gx, conv_input_grad(G, W)>: ∂G = conv(gx, W), ∂W = conv_weight_grad(G, gx).
+struct ConvInputGradBackward : OpNode {
+  explicit ConvInputGradBackward(const ConvGeom& g) : OpNode("ConvolutionBackwardBackward"), geom(g) {}
+  ConvGeom geom;
+  SavedTensor gy, w;
+  TensorList apply(TensorList&& grads) override {
+    Tensor dg, dw;
+    if (needs_input_grad(0)) dg = conv_forward_op(grads[0], w.unpack(this), {}, geom);
+    if (needs_input_grad(1)) dw = conv_weight_grad_op(gy.unpack(this), grads[0], geom);
+    return {dg, dw};
+  }
+  void release_variables() override {
+    gy.reset();
+    w.reset();
+  }
+};
+
+// <gW, conv_weight_grad(G, x)>: ∂G = conv(x, gW), ∂x = conv_input_grad(G, gW).
+struct ConvWeightGradBackward : OpNode {
+  explicit ConvWeightGradBackward(const ConvGeom& g) : OpNode("ConvolutionBackwardBackward"), geom(g) {}
+  ConvGeom geom;
+  SavedTensor gy, x;
+  TensorList apply(TensorList&& grads) override {
+    Tensor dg, dx;
+    if (needs_input_grad(0)) dg = conv_forward_op(x.unpack(this), grads[0], {}, geom);
+    if (needs_input_grad(1)) dx = conv_input_grad_op(gy.unpack(this), grads[0], geom);
+    return {dg, dx};
+  }
+  void release_variables() override {
+    gy.reset();
+    x.reset();
+  }
+};
+
+// ---- Forward mode of the three conv ops: each is linear in each argument, so its JVP is the op itself
+// applied to one tangent at a time. A batched tangent of the argument that carries the batch (x or G)
+// runs as B·N samples through one call; a batched tangent of W runs once per batch entry.
+ConvGeom geom_with_batch(const ConvGeom& g, std::size_t batch) {
+  ConvGeom b = g;
+  b.im.n *= batch;
+  return b;
+}
+// op(t) for a tangent t of a per-sample argument (shape [B, N, ...] when batched): the B·N samples in
+// one call, the result split back into [B, N, ...].
+template <class Op>
+Tensor per_sample_tangent(const Tensor& t, const ConvGeom& g, Op op) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return op(t, g);
+  const ConvGeom gb = geom_with_batch(g, static_cast<std::size_t>(batch));
+  Shape flat = t.shape();
+  flat.erase(flat.begin());
+  flat[0] *= static_cast<std::size_t>(batch);
+  Tensor r = op(reshape(t, as_i64(flat)), gb);
+  Shape s = r.shape();
+  s[0] /= static_cast<std::size_t>(batch);
+  s.insert(s.begin(), static_cast<std::size_t>(batch));
+  return reshape(r, as_i64(s));
+}
+// op(t_b) for each batch entry of a tangent (or op(t) unbatched), stacked.
+template <class Op>
+Tensor per_entry_tangent(const Tensor& t, Op op) {
+  const std::int64_t batch = tangent_batch();
+  if (batch == 0) return op(t);
+  std::vector<Tensor> parts;
+  parts.reserve(static_cast<std::size_t>(batch));
+  for (std::int64_t b = 0; b < batch; ++b) parts.push_back(op(squeeze(slice(t, 0, b, b + 1), 0)));
+  return stack(parts, 0);
+}
+
+Tensor conv_forward_op(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeom& g) {
+  Tensor out = conv_result(x.dtype(), g.out_shape(), "conv", [&](auto tag, auto* r) {
+    using T = decltype(tag);
+    conv_forward_kernel<T>(arr<T>(x).data(), arr<T>(w).data(), b.defined() ? arr<T>(b).data() : nullptr, r, g);
+  });
+  if (auto node = record<ConvBackward>(out, {&x, &w, &b}, g)) {
+    if (node->needs_input_grad(0)) node->w.save_input(w);
+    if (node->needs_input_grad(1)) node->x.save_input(x);
+  }
+  // JVP: conv(ẋ, W) + conv(x, Ẇ) + ḃ
+  record_jvp("conv", out, {&x, &w, &b}, [&](Tangents t) {
+    Tensor r;
+    if (t[0].defined())
+      r = per_sample_tangent(t[0], g, [&](const Tensor& tx, const ConvGeom& gg) { return conv_forward_op(tx, w, {}, gg); });
+    if (t[1].defined())
+      r = add_tangents(r, per_entry_tangent(t[1], [&](const Tensor& tw) { return conv_forward_op(x, tw, {}, g); }));
+    if (t[2].defined()) {
+      std::vector<std::int64_t> s = tangent_shape(Shape{g.o, 1, 1});
+      r = add_tangents(r, expand_tangent(reshape(t[2], s), g.out_shape()));
+    }
+    return r;
+  }, JvpBatching::Aware);
+  return out;
+}
+
+Tensor conv_input_grad_op(const Tensor& gy, const Tensor& w, const ConvGeom& g) {
+  Tensor out = conv_result(gy.dtype(), g.im.input_shape(), "conv backward", [&](auto tag, auto* r) {
+    using T = decltype(tag);
+    conv_input_grad_kernel<T>(arr<T>(gy).data(), arr<T>(w).data(), r, g);
+  });
+  if (auto node = record<ConvInputGradBackward>(out, {&gy, &w}, g)) {
+    if (node->needs_input_grad(0)) node->w.save_input(w);
+    if (node->needs_input_grad(1)) node->gy.save_input(gy);
+  }
+  // JVP: conv_input_grad(Ġ, W) + conv_input_grad(G, Ẇ)
+  record_jvp("conv backward", out, {&gy, &w}, [&](Tangents t) {
+    Tensor r;
+    if (t[0].defined())
+      r = per_sample_tangent(t[0], g, [&](const Tensor& tg, const ConvGeom& gg) { return conv_input_grad_op(tg, w, gg); });
+    if (t[1].defined())
+      r = add_tangents(r, per_entry_tangent(t[1], [&](const Tensor& tw) { return conv_input_grad_op(gy, tw, g); }));
+    return r;
+  }, JvpBatching::Aware);
+  return out;
+}
+
+Tensor conv_weight_grad_op(const Tensor& gy, const Tensor& x, const ConvGeom& g) {
+  Tensor out = conv_result(gy.dtype(), g.weight_shape(), "conv backward", [&](auto tag, auto* r) {
+    using T = decltype(tag);
+    conv_weight_grad_kernel<T>(arr<T>(gy).data(), arr<T>(x).data(), r, g);
+  });
+  if (auto node = record<ConvWeightGradBackward>(out, {&gy, &x}, g)) {
+    if (node->needs_input_grad(0)) node->x.save_input(x);
+    if (node->needs_input_grad(1)) node->gy.save_input(gy);
+  }
+  // JVP: conv_weight_grad(Ġ, x) + conv_weight_grad(G, ẋ) (a sum over the samples: no batch folding)
+  record_jvp("conv backward", out, {&gy, &x}, [&](Tangents t) {
+    Tensor r;
+    if (t[0].defined()) r = per_entry_tangent(t[0], [&](const Tensor& tg) { return conv_weight_grad_op(tg, x, g); });
+    if (t[1].defined())
+      r = add_tangents(r, per_entry_tangent(t[1], [&](const Tensor& tx) { return conv_weight_grad_op(gy, tx, g); }));
+    return r;
+  }, JvpBatching::Aware);
+  return out;
+}
+
 struct ConvSpec {
   Size2 stride{1}, dilation{1};
   Padding2 padding{0};
@@ -415,7 +694,7 @@ Tensor conv_impl(const char* op, const Tensor& input, const Tensor& weight, cons
     x = unsqueeze(x, 2);
     w = unsqueeze(w, 2);
   }
-  const Shape x4 = x.shape(), w4 = w.shape();
+  const Shape w4 = w.shape();
   Size2 padding = a.padding.size;
   if (a.padding.is_same) {
     if (a.stride.h != 1 || a.stride.w != 1)
@@ -431,29 +710,18 @@ Tensor conv_impl(const char* op, const Tensor& input, const Tensor& weight, cons
       padding = Size2(th / 2, tw / 2);
     }
   }
-  const Im2col geom = make_im2col(op, x.shape(), Size2(w4[2], w4[3]), UnfoldArgs{a.dilation, padding, a.stride});
-  check_allocation(op, Shape{geom.rows(), geom.n, geom.cols()}, x.dtype() == kFloat32 ? 4 : 8);
-  const auto n = static_cast<std::int64_t>(geom.n), L = static_cast<std::int64_t>(geom.cols());
-  const auto G = static_cast<std::int64_t>(g), Og = static_cast<std::int64_t>(o / g),
-             CgK = static_cast<std::int64_t>(geom.rows() / g), O = static_cast<std::int64_t>(o);
-  // The columns of the whole batch side by side, (C·K) × (N·L): one GEMM per group convolves every
-  // sample (a far better GEMM shape than one per sample: L is 49 for a 7×7 map). A 1×1, stride-1,
-  // unpadded kernel reads the input itself, channel-major.
-  Tensor cols = geom.identity()
-                    ? reshape(permute(reshape(x, {n, static_cast<std::int64_t>(geom.c), L}), {1, 0, 2}),
-                              {static_cast<std::int64_t>(geom.c), n * L})
-                    : unfold_impl(x, geom, ColLayout::ChannelMajor);
-  Tensor y;
-  if (g == 1) {
-    y = mm(reshape(w, {O, CgK}), cols);  // (O × C·K) · (C·K × N·L)
-  } else {
-    // Per group (Og × Cg·K) · (Cg·K × N·L); a group's rows of the columns are contiguous.
-    y = mm(reshape(w, {G, Og, CgK}), reshape(cols, {G, CgK, n * L}));
-  }
-  // (O, N·L) -> (N, O, OH, OW)
-  y = reshape(permute(reshape(y, {O, n, L}), {1, 0, 2}),
-              {n, O, static_cast<std::int64_t>(geom.oh), static_cast<std::int64_t>(geom.ow)});
-  if (bias.defined()) y = add(y, reshape(bias, {static_cast<std::int64_t>(o), 1, 1}));
+  ConvGeom geom;
+  geom.im = make_im2col(op, x.shape(), Size2(w4[2], w4[3]), UnfoldArgs{a.dilation, padding, a.stride});
+  geom.o = o;
+  geom.groups = g;
+  const std::size_t itemsize = x.dtype() == kFloat32 ? 4 : 8;
+  check_allocation(op, geom.out_shape(), itemsize);
+  check_allocation(op, Shape{geom.im.rows(), geom.im.n, geom.L()}, itemsize);  // the weight gradient's chunks
+  for (std::size_t v : {geom.im.rows(), geom.im.n * geom.L(), o})
+    if (v > static_cast<std::size_t>(INT_MAX))
+      fail(op, ": a matrix dimension of ", v, " of the convolution's GEMM exceeds what BLAS can index; input shape ",
+           shape_str(xs), ", weight shape ", shape_str(ws));
+  Tensor y = conv_forward_op(x, w, bias, geom);
   if (spatial_dims == 1) y = squeeze(y, 2);
   if (!batched) y = squeeze(y, 0);
   return y;
@@ -481,7 +749,7 @@ Tensor unfold(const Tensor& input, Size2 kernel, const UnfoldArgs& args) {
   Tensor x = batched ? input : unsqueeze(input, 0);
   const Im2col g = make_im2col(op, x.shape(), kernel, args);
   check_allocation(op, g.cols_shape(), x.dtype() == kFloat32 ? 4 : 8);
-  Tensor out = unfold_impl(x, g, ColLayout::PerSample);
+  Tensor out = unfold_impl(x, g);
   return batched ? out : squeeze(out, 0);
 }
 
@@ -505,7 +773,7 @@ Tensor fold(const Tensor& input, Size2 output_size, Size2 kernel, const UnfoldAr
   if (xs[2] != g.cols())
     fail(op, ": input dim 2 of size ", xs[2], " does not match the ", g.oh, "×", g.ow, " = ", g.cols(),
          " kernel positions of output size (", output_size.h, ", ", output_size.w, "); input shape ", shape_str(s));
-  Tensor out = fold_impl(x, g, ColLayout::PerSample);
+  Tensor out = fold_impl(x, g);
   return batched ? out : squeeze(out, 0);
 }
 

@@ -6,8 +6,10 @@
 // R = the group's channels × spatial. Its forward is one pass per slice for the statistics (in double)
 // and one for the output. Its backward is PyTorch's
 //     dx = invstd · (g - mean(g) - x̂ · mean(g · x̂))        (means over the slice)
-// in Tensor ops, with invstd recomputed from x by Tensor ops and x̂ the saved output, so that
-// create_graph differentiates through it again (gradient penalties through normalised nets work).
+// as Tensor ops (slice_invstd and slice_mean are small differentiable ops of their own, invstd
+// recomputed from x, x̂ the saved output), so that create_graph differentiates through it again
+// (gradient penalties through normalised nets work); with no graph recorded, a fused kernel computes
+// the same values in one reduction pass and one output pass per slice.
 // The affine part (weight, bias) is an ordinary broadcast mul/add. Forward mode: `normalize` has its
 // JVP rule (below); the affine part and eval-mode batch_norm are ops with their own, and the running
 // statistics are updated once, by the forward, never by a rule.
@@ -25,24 +27,170 @@ namespace {
 
 struct Slices {
   std::size_t p = 1, q = 1, r = 1;
+  std::size_t count() const { return p * r; }
+  std::vector<std::int64_t> pqr() const {
+    return {static_cast<std::int64_t>(p), static_cast<std::int64_t>(q), static_cast<std::int64_t>(r)};
+  }
 };
 
+// Σ of value(k) over slice q (k the flat index of an element of the slice), in double, with four
+// accumulators in a fixed order. Every statistic of every path below goes through this one loop, so
+// a fused kernel and the Tensor-op formula it stands for add the same values in the same order (the
+// bits match); four accumulators keep the loop from being bound by the latency of one.
+template <class F>
+double slice_sum(const Slices& sl, std::size_t q, F&& value) {
+  double acc[4] = {0, 0, 0, 0};
+  for (std::size_t p = 0; p < sl.p; ++p) {
+    const std::size_t base = (p * sl.q + q) * sl.r;
+    std::size_t i = 0;
+    for (; i + 4 <= sl.r; i += 4)
+      for (std::size_t l = 0; l < 4; ++l) acc[l] += static_cast<double>(value(base + i + l));
+    for (; i < sl.r; ++i) acc[i & 3] += static_cast<double>(value(base + i));
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+template <class T>
+T slice_mean_value(double sum, const Slices& sl) {
+  return static_cast<T>(sum / static_cast<double>(sl.count()));
+}
+
+// The slice's mean and biased variance (two passes: stable where E[x²] - E[x]² would cancel).
+template <class T>
+void slice_moments(const T* x, const Slices& sl, std::size_t q, double* mean, double* var) {
+  const double m = static_cast<double>(sl.count());
+  const double mu = slice_sum(sl, q, [x](std::size_t k) { return x[k]; }) / m;
+  *mean = mu;
+  *var = slice_sum(sl, q, [x, mu](std::size_t k) {
+           const double d = static_cast<double>(x[k]) - mu;
+           return d * d;
+         }) / m;
+}
+
+template <class T>
+T invstd_value(double var, double eps) {
+  return static_cast<T>(1.0 / std::sqrt(var + eps));
+}
+
+// ---- slice_mean(t): the Q means of t seen as P×Q×R, shaped 1×Q×1 -------------------------------------
+Tensor slice_mean(const Tensor& t, const Slices& sl);
+
+struct SliceMeanBackward : OpNode {
+  explicit SliceMeanBackward(Slices s) : OpNode("SliceMeanBackward"), sl(s) {}
+  Slices sl;
+  TensorList apply(TensorList&& g) override {
+    return {div(expand(g[0], sl.pqr()), static_cast<double>(sl.count()))};
+  }
+};
+
+Tensor slice_mean(const Tensor& t, const Slices& sl) {
+  Tensor out = dispatch(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pt = arr<T>(t).data();
+    Array<T> o = empty_array<T>(Shape{1, sl.q, 1}, "normalize backward");
+    for (std::size_t q = 0; q < sl.q; ++q)
+      o.data()[q] = slice_mean_value<T>(slice_sum(sl, q, [pt](std::size_t k) { return pt[k]; }), sl);
+    return make_tensor(std::move(o));
+  });
+  record<SliceMeanBackward>(out, {&t}, sl);
+  // JVP: the slice means of the tangent (a batched one [B, P, Q, R] averages over its P and R dims)
+  record_jvp("slice_mean", out, {&t}, [&](Tangents tt) {
+    return tangent_batch() ? mean(tt[0], {1, 3}, true) : slice_mean(tt[0], sl);
+  }, JvpBatching::Aware);
+  return out;
+}
+
+// The slice means of a tangent shaped like a P×Q×R primal (batched or not), shaped like the primal's.
+Tensor slice_mean_tangent(const Tensor& t, const Slices& sl) {
+  return tangent_batch() ? mean(t, {1, 3}, true) : slice_mean(t, sl);
+}
+
+// ---- slice_invstd(x): 1/sqrt(var + eps) per slice of x (P×Q×R), shaped 1×Q×1 --------------------------
+// d inv / d x_k = -inv³ · (x_k - mean) / m (the biased variance's derivative is 2(x_k - mean)/m).
+Tensor slice_invstd(const Tensor& x, const Slices& sl, double eps);
+
+struct SliceInvstdBackward : OpNode {
+  SliceInvstdBackward(Slices s) : OpNode("SliceInvstdBackward"), sl(s) {}
+  Slices sl;
+  SavedTensor x, inv;
+  TensorList apply(TensorList&& g) override {
+    Tensor xv = x.unpack(this), iv = inv.unpack(this);
+    Tensor scale = mul(mul(g[0], pow(iv, 3.0)), -1.0 / static_cast<double>(sl.count()));
+    return {mul(scale, sub(xv, slice_mean(xv, sl)))};
+  }
+  void release_variables() override {
+    x.reset();
+    inv.reset();
+  }
+};
+
+Tensor slice_invstd(const Tensor& x, const Slices& sl, double eps) {
+  Tensor out = dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = arr<T>(x).data();
+    Array<T> o = empty_array<T>(Shape{1, sl.q, 1}, "normalize backward");
+    for (std::size_t q = 0; q < sl.q; ++q) {
+      double mu, var;
+      slice_moments(px, sl, q, &mu, &var);
+      o.data()[q] = invstd_value<T>(var, eps);
+    }
+    return make_tensor(std::move(o));
+  });
+  if (auto node = record<SliceInvstdBackward>(out, {&x}, sl)) {
+    node->x.save_input(x);
+    node->inv.save_output(out);
+  }
+  // JVP: -inv³ · mean((x - mean(x)) · ẋ) per slice
+  record_jvp("slice_invstd", out, {&x}, [&](Tangents t) {
+    Tensor inv = output_alias(out);
+    Tensor centred = sub(x, slice_mean(x, sl));
+    return mul(slice_mean_tangent(mul(centred, t[0]), sl), mul(pow(inv, 3.0), -1.0));
+  }, JvpBatching::Aware);
+  return out;
+}
+
+// ---- normalize ----------------------------------------------------------------------------------------
+// Backward, PyTorch's dx = invstd · ((g - mean(g)) - x̂ · mean(g · x̂)) per slice. The formula path
+// (create_graph) builds it from slice_invstd, slice_mean and broadcast Tensor ops; the fused path
+// (no graph recorded) makes one reduction pass (Σg, Σg·x̂) and one output pass per slice, element for
+// element the same operations in the same order.
 struct NormalizeBackward : OpNode {
   NormalizeBackward(Slices s, double e) : OpNode("NativeNormBackward"), sl(s), eps(e) {}
   Slices sl;
   double eps;
   SavedTensor x, y;
   TensorList apply(TensorList&& g) override {
-    Tensor xv = x.unpack(this);
-    const Shape shape = xv.shape();
-    if (xv.numel() == 0) return {zeros(shape, xv.dtype())};
-    const std::vector<std::int64_t> pqr{static_cast<std::int64_t>(sl.p), static_cast<std::int64_t>(sl.q),
-                                        static_cast<std::int64_t>(sl.r)};
-    const std::vector<int> dims{0, 2};
-    Tensor x3 = reshape(xv, pqr), g3 = reshape(g[0], pqr), y3 = reshape(y.unpack(this), pqr);
-    Tensor invstd = pow(add(var(x3, dims, false, true), eps), -0.5);
-    Tensor inner = sub(sub(g3, mean(g3, dims, true)), mul(y3, mean(mul(g3, y3), dims, true)));
+    const Shape shape = g[0].shape();
+    if (g[0].numel() == 0) return {zeros(shape, g[0].dtype())};
+    if (fused_backward()) return {fused(g[0])};
+    const std::vector<std::int64_t> pqr = sl.pqr();
+    Tensor x3 = reshape(x.unpack(this), pqr), g3 = reshape(g[0], pqr), y3 = reshape(y.unpack(this), pqr);
+    Tensor invstd = slice_invstd(x3, sl, eps);
+    Tensor inner = sub(sub(g3, slice_mean(g3, sl)), mul(y3, slice_mean(mul(g3, y3), sl)));
     return {reshape(mul(invstd, inner), std::vector<std::int64_t>(shape.begin(), shape.end()))};
+  }
+  Tensor fused(const Tensor& G) {
+    return dispatch(G.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* pg = arr<T>(G).data();
+      const T* px = x.value<T>(this).data();
+      const T* py = y.value<T>(this).data();
+      Array<T> o = empty_array<T>(G.shape(), "normalize backward");
+      T* po = o.data();
+      for (std::size_t q = 0; q < sl.q; ++q) {
+        double mu, var;
+        slice_moments(px, sl, q, &mu, &var);
+        const T inv = invstd_value<T>(var, eps);
+        const T mg = slice_mean_value<T>(slice_sum(sl, q, [pg](std::size_t k) { return pg[k]; }), sl);
+        const T mgy = slice_mean_value<T>(slice_sum(sl, q, [pg, py](std::size_t k) { return T(pg[k] * py[k]); }), sl);
+        for (std::size_t p = 0; p < sl.p; ++p) {
+          const std::size_t base = (p * sl.q + q) * sl.r;
+#pragma omp simd
+          for (std::size_t i = base; i < base + sl.r; ++i) po[i] = inv * ((pg[i] - mg) - py[i] * mgy);
+        }
+      }
+      return make_tensor(std::move(o));
+    });
   }
   void release_variables() override {
     x.reset();
@@ -68,34 +216,16 @@ Tensor slice_invstd(const Tensor& x, Slices sl, double eps, const std::vector<do
 // x̂; fills the per-slice mean and biased variance when asked (BatchNorm's running statistics).
 Tensor normalize(const char* op, const Tensor& x, Slices sl, double eps, std::vector<double>* mean_out = nullptr,
                  std::vector<double>* var_out = nullptr) {
-  const std::size_t m = sl.p * sl.r;
   std::vector<double> mu(sl.q, 0.0), var(sl.q, 0.0);
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = arr<T>(x).data();
     Array<T> o = empty_array<T>(x.shape(), "normalize");
     T* po = o.data();
+    if (sl.count() == 0) return make_tensor(std::move(o));
     for (std::size_t q = 0; q < sl.q; ++q) {
-      double s = 0;
-      for (std::size_t p = 0; p < sl.p; ++p) {
-        const T* row = px + (p * sl.q + q) * sl.r;
-#pragma omp simd reduction(+ : s)
-        for (std::size_t i = 0; i < sl.r; ++i) s += static_cast<double>(row[i]);
-      }
-      const double mean = s / static_cast<double>(m);
-      double ss = 0;
-      for (std::size_t p = 0; p < sl.p; ++p) {
-        const T* row = px + (p * sl.q + q) * sl.r;
-#pragma omp simd reduction(+ : ss)
-        for (std::size_t i = 0; i < sl.r; ++i) {
-          const double d = static_cast<double>(row[i]) - mean;
-          ss += d * d;
-        }
-      }
-      const double v = ss / static_cast<double>(m);
-      mu[q] = mean;
-      var[q] = v;
-      const T tm = static_cast<T>(mean), tinv = static_cast<T>(1.0 / std::sqrt(v + eps));
+      slice_moments(px, sl, q, &mu[q], &var[q]);
+      const T tm = static_cast<T>(mu[q]), tinv = invstd_value<T>(var[q], eps);
       for (std::size_t p = 0; p < sl.p; ++p) {
         const T* row = px + (p * sl.q + q) * sl.r;
         T* orow = po + (p * sl.q + q) * sl.r;

@@ -1,16 +1,21 @@
 // Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d, with PyTorch's output sizes (ceil_mode
 // included) and windows.
 //
-// max_pool2d saves the argmax of each window (a flat index into the input, NaN winning as in
-// PyTorch); its backward is one scatter pass of the gradient to those indices (detail::scatter_rows,
-// whose own backward is the gather: max pooling is twice differentiable, its second derivative 0).
+// max_pool2d saves the argmax of each window (its offset in the input plane, NaN winning as in
+// PyTorch); its backward is one scatter pass of the gradient to those offsets: fused (no graph
+// recorded), a single write pass over the input gradient; with create_graph, detail::scatter_rows,
+// whose own backward is the gather (max pooling is twice differentiable, its second derivative 0).
 // Average pooling is linear: a window average and its adjoint, each the other's backward. The windows
 // are separable (a start, an end and a divisor per output row and per output column), which covers
 // avg_pool2d's padding and count_include_pad and the adaptive windows alike.
 // Forward mode: max pooling's tangent is the input's tangent gathered at the argmax (a row gather);
 // the window averages, being linear, are their own JVP.
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <memory>
 
 #include "../detail/op_support.hpp"
 #include "../detail/row_gather.hpp"
@@ -63,11 +68,86 @@ std::size_t pooled_size(const char* op, const char* dim, std::size_t in, std::si
 }
 
 // ---- max pooling ---------------------------------------------------------------------------------------
+// The argmax of each window, as an offset inside its H×W plane (int32: half the memory traffic of a
+// flat int64 index; planes of 2^31 elements or more are refused). Window r belongs to plane r / (OH·OW).
+struct MaxPoolIndex {
+  std::unique_ptr<std::int32_t[]> at;
+  std::size_t windows = 0, per_plane = 0, plane_size = 0;
+  // The flat input index of every window, for scatter_rows (the formula path).
+  RowIndex row_index() const {
+    auto idx = std::make_shared<std::vector<std::int64_t>>(windows);
+    for (std::size_t r = 0; r < windows; ++r)
+      (*idx)[r] = static_cast<std::int64_t>((r / per_plane) * plane_size) + at[r];
+    return idx;
+  }
+};
+
+struct MaxPoolGeom {
+  std::size_t planes = 0, H = 0, W = 0, oh = 0, ow = 0;
+  Size2 kernel, stride, padding, dilation;
+  // Windows that never overlap and need no padding: each input element is read by at most one
+  // window, so the backward can write every gradient element once, in one pass, with no zero fill.
+  bool disjoint() const {
+    return padding.h == 0 && padding.w == 0 && stride.h >= dilation.h * (kernel.h - 1) + 1 &&
+           stride.w >= dilation.w * (kernel.w - 1) + 1;
+  }
+};
+
+// The backward's one pass: dx = 0 everywhere, then dx[argmax of window r] += g[r], in window order
+// (the order of scatter_rows, so overlapping windows add up the same way and the bits match; 0 + g,
+// not g, where a window writes alone: -0 + 0 is +0).
+template <class T>
+void max_pool_backward_kernel(const T* g, const MaxPoolIndex& idx, const MaxPoolGeom& m, T* dx) {
+  const std::size_t plane = m.H * m.W, per_plane = m.oh * m.ow;
+  if (!m.disjoint()) {
+    std::fill(dx, dx + m.planes * plane, T(0));
+    for (std::size_t b = 0; b < m.planes; ++b) {
+      T* dxb = dx + b * plane;
+      const std::int32_t* ib = idx.at.get() + b * per_plane;
+      const T* gb = g + b * per_plane;
+      for (std::size_t r = 0; r < per_plane; ++r) dxb[ib[r]] += gb[r];
+    }
+    return;
+  }
+  // Disjoint windows: each output row i covers input rows [i·sh, i·sh + span_h); rows between or
+  // after the windows, and columns right of the last window, are zero.
+  const std::size_t span_h = m.dilation.h * (m.kernel.h - 1) + 1;
+  for (std::size_t b = 0; b < m.planes; ++b) {
+    T* dxb = dx + b * plane;
+    const std::int32_t* ib = idx.at.get() + b * per_plane;
+    const T* gb = g + b * per_plane;
+    std::size_t next_row = 0;  // the first input row not yet written
+    for (std::size_t i = 0; i < m.oh; ++i) {
+      const std::size_t h0 = i * m.stride.h, h1 = std::min(h0 + span_h, m.H);
+      std::fill(dxb + next_row * m.W, dxb + h1 * m.W, T(0));
+      for (std::size_t j = 0; j < m.ow; ++j) {
+        const std::size_t r = i * m.ow + j;
+        dxb[ib[r]] = T(0) + gb[r];
+      }
+      next_row = h1;
+    }
+    std::fill(dxb + next_row * m.W, dxb + plane, T(0));
+  }
+}
+
 struct MaxPoolBackward : OpNode {
-  MaxPoolBackward(RowIndex i, Shape s) : OpNode("MaxPool2DWithIndicesBackward"), index(std::move(i)), in_shape(std::move(s)) {}
-  RowIndex index;
+  MaxPoolBackward(std::shared_ptr<const MaxPoolIndex> i, const MaxPoolGeom& g, Shape s)
+      : OpNode("MaxPool2DWithIndicesBackward"), index(std::move(i)), geom(g), in_shape(std::move(s)) {}
+  std::shared_ptr<const MaxPoolIndex> index;
+  MaxPoolGeom geom;
   Shape in_shape;
-  TensorList apply(TensorList&& g) override { return {scatter_rows(g[0], index, 1, in_shape)}; }
+  TensorList apply(TensorList&& g) override {
+    if (fused_backward())
+      return {dispatch(g[0].dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        Array<T> dx = empty_array<T>(in_shape, "max_pool2d backward");
+        max_pool_backward_kernel(arr<T>(g[0]).data(), *index, geom, dx.data());
+        return make_tensor(std::move(dx));
+      })};
+    // One scatter (its own backward the gather: max pooling is twice differentiable, its second
+    // derivative 0).
+    return {scatter_rows(g[0], index->row_index(), 1, in_shape)};
+  }
 };
 
 // The tangent of max pooling: t (shaped like the pooled input, N×C×H×W) read at the flat argmax
@@ -226,22 +306,69 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
   bool batched = false;
   Tensor x = as_batched(op, input, &batched);
   const Shape s = x.shape();
-  const Size2 st = args.stride.value_or(kernel), pd = args.padding, dl = args.dilation;
-  const std::size_t oh = pooled_size(op, "height", s[2], kernel.h, st.h, pd.h, dl.h, args.ceil_mode, input.shape());
-  const std::size_t ow = pooled_size(op, "width", s[3], kernel.w, st.w, pd.w, dl.w, args.ceil_mode, input.shape());
+  MaxPoolGeom m;
+  m.kernel = kernel;
+  m.stride = args.stride.value_or(kernel);
+  m.padding = args.padding;
+  m.dilation = args.dilation;
+  const Size2 st = m.stride, pd = m.padding, dl = m.dilation;
+  m.oh = pooled_size(op, "height", s[2], kernel.h, st.h, pd.h, dl.h, args.ceil_mode, input.shape());
+  m.ow = pooled_size(op, "width", s[3], kernel.w, st.w, pd.w, dl.w, args.ceil_mode, input.shape());
+  m.planes = s[0] * s[1];
+  m.H = s[2];
+  m.W = s[3];
+  const std::size_t oh = m.oh, ow = m.ow, H = m.H, W = m.W;
   const Shape out_shape{s[0], s[1], oh, ow};
   check_allocation(op, out_shape, x.dtype() == kFloat32 ? 4 : 8);
-  const std::size_t planes = s[0] * s[1], H = s[2], W = s[3];
-  auto index = std::make_shared<std::vector<std::int64_t>>(planes * oh * ow);
+  if (H * W > static_cast<std::size_t>(INT32_MAX))
+    fail(op, ": input planes of ", H, "×", W, " elements are too large (at most 2^31 - 1 per plane); input shape ",
+         shape_str(input.shape()));
+  const bool record_index = needs_grad({&x});
+  auto index = std::make_shared<MaxPoolIndex>();
+  index->windows = m.planes * oh * ow;
+  index->per_plane = oh * ow;
+  index->plane_size = H * W;
+  if (record_index) index->at.reset(new std::int32_t[index->windows]);  // uninitialised: every slot is written
   Tensor out = dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> o = empty_array<T>(out_shape, op);
     const T* px = arr<T>(x).data();
     T* po = o.data();
-    std::int64_t* pi = index->data();
-    for (std::size_t b = 0; b < planes; ++b) {
+    std::int32_t* pi = index->at.get();
+    const bool k2 = kernel.h == 2 && kernel.w == 2 && st.h == 2 && st.w == 2 && pd.h == 0 && pd.w == 0 &&
+                    dl.h == 1 && dl.w == 1 && 2 * oh <= H && 2 * ow <= W;
+    for (std::size_t b = 0; b < m.planes; ++b) {
       const T* xb = px + b * H * W;
-      const auto base = static_cast<std::int64_t>(b * H * W);
+      if (k2) {  // the common 2×2, stride-2 window without padding: no bounds to clip
+        for (std::size_t i = 0; i < oh; ++i) {
+          const T* r0 = xb + 2 * i * W;
+          const T* r1 = r0 + W;
+          T* orow = po + i * ow;
+          const auto row_at = static_cast<std::int32_t>(2 * i * W), down = static_cast<std::int32_t>(W);
+          // The same scan order and rule as the general loop: row-major, the first of equal values
+          // wins, a NaN wins (the last NaN). Branch-free, so that the loop vectorises.
+#pragma omp simd
+          for (std::size_t j = 0; j < ow; ++j) {
+            const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+            T best = v0;
+            std::int32_t arg = 0;
+            const bool t1 = v1 > best || v1 != v1;
+            best = t1 ? v1 : best;
+            arg = t1 ? 1 : arg;
+            const bool t2 = v2 > best || v2 != v2;
+            best = t2 ? v2 : best;
+            arg = t2 ? down : arg;
+            const bool t3 = v3 > best || v3 != v3;
+            best = t3 ? v3 : best;
+            arg = t3 ? down + 1 : arg;
+            orow[j] = best;
+            if (pi) pi[i * ow + j] = row_at + static_cast<std::int32_t>(2 * j) + arg;
+          }
+        }
+        po += oh * ow;
+        if (pi) pi += oh * ow;
+        continue;
+      }
       for (std::size_t i = 0; i < oh; ++i) {
         // The window's rows: h0, h0 + dh, ... inside [0, H).
         auto h0 = static_cast<std::int64_t>(i * st.h) - static_cast<std::int64_t>(pd.h);
@@ -265,17 +392,19 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
               }
             }
           *po++ = best;
-          *pi++ = base + arg;
+          if (pi) *pi++ = static_cast<std::int32_t>(arg);
         }
       }
     }
     return make_tensor(std::move(o));
   });
-  record<MaxPoolBackward>(out, {&x}, index, s);
+  auto shared_index = std::shared_ptr<const MaxPoolIndex>(std::move(index));
+  record<MaxPoolBackward>(out, {&x}, shared_index, m, s);
   // JVP: the tangent at each window's saved argmax, as PyTorch's max_pool2d_with_indices forward
   // derivative (a row gather, whose backward is the scatter: reverse over forward works).
-  record_jvp("max_pool2d", out, {&x}, [&](Tangents t) { return gather_at_argmax(t[0], index, out_shape); },
-             JvpBatching::Aware);
+  record_jvp("max_pool2d", out, {&x}, [&](Tangents t) {
+    return gather_at_argmax(t[0], shared_index->row_index(), out_shape);
+  }, JvpBatching::Aware);
   return batched ? out : squeeze(out, 0);
 }
 

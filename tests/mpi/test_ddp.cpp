@@ -252,7 +252,32 @@ TEST_CASE("ddp: XGRAD_DDP_TRACE writes a Chrome trace of backward and allreduce 
   };
   CHECK(json.rfind("{\"traceEvents\":[", 0) == 0);
   CHECK(count("\"name\":\"allreduce\"") == 2 * 4);  // 2 steps, 4 buckets of one parameter
+  CHECK(count("\"name\":\"wait for peers\"") == 2 * 4);  // each bucket first waits for every rank to reach it
   CHECK(count("\"name\":\"backward\"") == 2);
   CHECK(count("\"pid\":" + std::to_string(me())) > 0);
   std::remove(mine.c_str());
+}
+
+TEST_CASE("ddp: last_step_stats times the synchronised backward consistently") {
+  manual_seed(4);
+  auto model = small_mlp(kFloat32);
+  DistributedDataParallel ddp(model, {.bucket_cap_mb = 0});
+  const GlobalBatch batch = global_batch(9, kRowsPerRank * std::size_t(world()), kFloat32);
+  ddp.zero_grad();
+  nn::functional::mse_loss(ddp.forward(my_rows(batch.x, kRowsPerRank)), my_rows(batch.y, kRowsPerRank)).backward();
+  const auto st = ddp.last_step_stats();
+  CHECK(st.allreduce_seconds > 0);  // 4 buckets were reduced
+  CHECK(st.hidden_seconds >= 0);
+  CHECK(st.hidden_seconds <= st.allreduce_seconds);  // hidden is a part of the allreduce time
+  CHECK(st.backward_seconds >= 0);
+  CHECK(st.wait_seconds >= 0);
+  CHECK(st.peer_wait_seconds >= 0);
+  CHECK(st.communication_cpu_seconds > 0);
+  CHECK(st.allreduce_cpu_seconds >= 0);
+  CHECK(st.allreduce_cpu_seconds <= st.communication_cpu_seconds);
+  {  // a backward under no_sync reduces nothing and leaves the last synchronised step's figures
+    auto guard = ddp.no_sync();
+    nn::functional::mse_loss(ddp.forward(my_rows(batch.x, kRowsPerRank)), my_rows(batch.y, kRowsPerRank)).backward();
+  }
+  CHECK(ddp.last_step_stats().allreduce_seconds == st.allreduce_seconds);
 }
