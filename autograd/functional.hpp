@@ -17,11 +17,6 @@
 // dual levels) through one forward run (ForwardMode) or through one backward run as the tangents of
 // the cotangents (ReverseMode, forward over reverse). Same values as the loop, within rounding; the
 // matrix-vector products of the loop become matrix-matrix products.
-//
-// Beyond PyTorch (which refuses these combinations): ForwardMode without vectorize, with strict or
-// with create_graph, and strict together with vectorize all work. Inside an open dual level (a
-// transform nested in a forward-mode one) every transform uses reverse mode only, since levels do not
-// nest; the values are the same.
 #pragma once
 #include <functional>
 #include <type_traits>

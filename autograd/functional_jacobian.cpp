@@ -9,7 +9,9 @@
 // - ForwardMode loop: one forward run per input element, with tangent e_k.
 // - ForwardMode vectorized: one forward run per input with the identity basis as batched tangents.
 // Under an already open dual level (a transform nested in a forward-mode one) both strategies use the
-// ReverseMode loop: levels do not nest.
+// ReverseMode loop: levels do not nest; the values are the same.
+// Beyond PyTorch (which refuses these combinations): ForwardMode without vectorize, with strict or
+// with create_graph, and strict together with vectorize all work here.
 //
 // hessian = the Jacobian of the gradient (as PyTorch): the outer Jacobian by the chosen strategy of
 // x -> autograd::grad(fn(x), x). ForwardMode + vectorize is forward over reverse with the identity
