@@ -9,7 +9,9 @@
 // - ForwardMode loop: one forward run per input element, with tangent e_k.
 // - ForwardMode vectorized: one forward run per input with the identity basis as batched tangents.
 // Under an already open dual level (a transform nested in a forward-mode one) both strategies use the
-// ReverseMode loop: levels do not nest.
+// ReverseMode loop: levels do not nest; the values are the same.
+// Beyond PyTorch (which refuses these combinations): ForwardMode without vectorize, with strict or
+// with create_graph, and strict together with vectorize all work here.
 //
 // hessian = the Jacobian of the gradient (as PyTorch): the outer Jacobian by the chosen strategy of
 // x -> autograd::grad(fn(x), x). ForwardMode + vectorize is forward over reverse with the identity
@@ -51,7 +53,7 @@ Tensor zero_block(const Tensor& out, const Tensor& in) {
 // One output's rows, from the gradients of a backward run (rows: the gradient, or its batched
 // tangent, of shape [numel(out), in.shape...]).
 Tensor rows_to_block(const Tensor& rows, const Tensor& out, const Tensor& in) {
-  return reshape(rows, concat_shapes(out.shape(), in.shape()));
+  return reshaped(rows, concat_shapes(out.shape(), in.shape()));
 }
 
 // Rows [n][in.shape] stacked into [n, in.shape...]. When the result will be differentiated (create_graph)
@@ -163,14 +165,14 @@ Tensor columns_to_block(const Tensor& columns, const Tensor& out, const Tensor& 
     // The transpose as a product with the identity (mm has a JVP rule, permute may not), so that
     // the Jacobian can be differentiated again under a dual level.
     const std::int64_t n = static_cast<std::int64_t>(in.numel()), m = static_cast<std::int64_t>(out.numel());
-    Tensor t = mm(reshape(columns, {n, m}), eye(static_cast<std::size_t>(n), columns.dtype()), true, false);
-    return reshape(t, concat_shapes(out.shape(), in.shape()));
+    Tensor t = mm(reshaped(columns, {n, m}), eye(static_cast<std::size_t>(n), columns.dtype()), true, false);
+    return reshaped(t, concat_shapes(out.shape(), in.shape()));
   }
   const int rank = static_cast<int>(out.shape().size());
   std::vector<int> perm;
   for (int d = 1; d <= rank; ++d) perm.push_back(d);
   perm.push_back(0);
-  return reshape(permute(columns, perm), concat_shapes(out.shape(), in.shape()));
+  return reshaped(permute(columns, perm), concat_shapes(out.shape(), in.shape()));
 }
 
 Jacobian forward_mode(const std::string& name, const UserFunction& fn, const Tensors& in, const JacobianOptions& o) {

@@ -1,6 +1,8 @@
 // autograd::functional's shared steps (see detail/functional_support.hpp).
 #include "detail/functional_support.hpp"
 
+#include <algorithm>
+
 #include "detail/forward_ad.hpp"
 #include "engine.hpp"
 #include "error.hpp"
@@ -130,7 +132,15 @@ Tensor identity_basis(const Shape& shape, Dtype dtype) {
   for (std::size_t d : shape) n *= d;
   std::vector<std::int64_t> dims{static_cast<std::int64_t>(n)};
   dims.insert(dims.end(), shape.begin(), shape.end());
-  return reshape(eye(n, dtype), dims);
+  return reshaped(eye(n, dtype), dims);
+}
+
+Tensor reshaped(const Tensor& t, const std::vector<std::int64_t>& dims) {
+  const Shape shape = t.shape();
+  if (shape.size() == dims.size() && std::equal(shape.begin(), shape.end(), dims.begin(),
+                                                [](std::size_t a, std::int64_t b) { return static_cast<std::int64_t>(a) == b; }))
+    return t;
+  return reshape(t, dims);
 }
 
 std::vector<std::int64_t> concat_shapes(const Shape& a, const Shape& b) {

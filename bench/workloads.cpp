@@ -3,7 +3,7 @@
 // Usage: workloads <workload> [--threads 1,2] [--reps R] [--n N] [--epochs E] [--data DIR]
 //                             [--blas-threads K]
 //   workloads: config | mlp-train | seed-mlp | op-overhead | gemm | fashion-mnist | deep-chain
-//              | deep-chain-nobwd | cnn-train | jacobian | ddp
+//              | deep-chain-nobwd | cnn-train | jacobian | forward-ad | ddp
 //
 // Each workload mirrors ../shared/anchors/libtorch_bench.cpp step for step: the same model, data,
 // warm-up, repetitions and timed region, so that compare.py can pair the two programs' figures.
@@ -764,11 +764,56 @@ void w8_jacobian(const Opts& o) {
   }
 }
 
+// ---------------------------------------------------------------- forward-ad (xgrad only)
+// The cost of forward mode on W1's model (784-256-256-10, ReLU, batch 128, float32): the forward pass
+// alone against the same pass carrying a tangent on the input (J·v of the logits), both without
+// recording a graph and both with one. No anchor: LibTorch's C++ API has no forward mode.
+void forward_ad_cost(const Opts& o) {
+  const int B = 128, inner = 50;
+  const int reps = o.reps > 0 ? o.reps : 15;
+  for (int t : o.threads) {
+    set_threads(t, o);
+    manual_seed(0);
+    auto model = make_mlp();
+    auto x = rand({B, 784});
+    auto v = randn({B, 784});
+    for (const bool record : {false, true}) {
+      AutoGradMode mode(record);
+      auto primal = [&] { return model->forward(x); };
+      auto dual = [&] {
+        autograd::forward_ad::DualLevel level;
+        auto y = model->forward(autograd::forward_ad::make_dual(x, v));
+        return autograd::forward_ad::unpack_dual(y).tangent;
+      };
+      for (int i = 0; i < 10; ++i) {
+        primal();
+        dual();
+      }
+      std::vector<double> pm, dm, ratio;
+      for (int r = 0; r < reps; ++r) {
+        double t0 = now_s();
+        for (int i = 0; i < inner; ++i) primal();
+        const double p_ms = (now_s() - t0) / inner * 1e3;
+        t0 = now_s();
+        for (int i = 0; i < inner; ++i) dual();
+        const double d_ms = (now_s() - t0) / inner * 1e3;
+        pm.push_back(p_ms);
+        dm.push_back(d_ms);
+        ratio.push_back(d_ms / p_ms);
+      }
+      const std::string sfx = record ? "_grad" : "_nograd";
+      report("forward-ad", "ms_primal_forward" + sfx, t, "ms", pm);
+      report("forward-ad", "ms_forward_with_tangent" + sfx, t, "ms", dm);
+      report("forward-ad", "cost_ratio" + sfx, t, "x", ratio);
+    }
+  }
+}
+
 int run(int argc, char** argv) {
   Opts o;
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|jacobian|ddp> "
+                 "usage: %s <config|mlp-train|seed-mlp|op-overhead|gemm|fashion-mnist|deep-chain|deep-chain-nobwd|cnn-train|jacobian|forward-ad|ddp> "
                  "[--threads 1,2] [--blas-threads K] [--reps R] [--n N] [--epochs E] [--data DIR]\n",
                  argv[0]);
     return 2;
@@ -813,6 +858,7 @@ int run(int argc, char** argv) {
   else if (w == "ddp") w9_ddp(o);
   else if (w == "cnn-train") w7_cnn_train(o);
   else if (w == "jacobian") w8_jacobian(o);
+  else if (w == "forward-ad") forward_ad_cost(o);
   else {
     std::fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;

@@ -487,3 +487,14 @@ TEST_CASE("functional: transforms work inside an open dual level and without gra
                  {.vectorize = true, .outer_jacobian_strategy = Strategy::ForwardMode})[0][0],
          {2, 2}, {6, 0, 0, 12});
 }
+
+TEST_CASE("functional: autograd::grad without create_graph keeps the gradients' tangents") {
+  // Forward over reverse without recording the backward: g = ∇ sum(x³) = 3x², and along v its tangent
+  // is diag(6x)·v. x = (1, 2), v = (1, -1): (6, -12). The result itself is detached.
+  autograd::forward_ad::DualLevel level;
+  Tensor x = autograd::forward_ad::make_dual(tensor({1.0, 2.0}, kFloat64, true), tensor({1.0, -1.0}, kFloat64));
+  Tensor g = autograd::grad({sum(x * x * x)}, {x})[0];
+  CHECK_FALSE(g.requires_grad());
+  expect(g, {2}, {3, 12});
+  expect(autograd::forward_ad::unpack_dual(g).tangent, {2}, {6, -12});
+}

@@ -40,6 +40,8 @@ Tensors fill_in_zeros(const std::string& name, Tensors grads, const Tensors& ref
 bool dual_level_open() noexcept;
 // The identity basis for a tensor of shape `shape`: shape [numel, shape...].
 Tensor identity_basis(const Shape& shape, Dtype dtype);
+// t with shape `dims`: t itself when it has that shape already (reshape copies).
+Tensor reshaped(const Tensor& t, const std::vector<std::int64_t>& dims);
 // a ++ b as an int64 shape vector.
 std::vector<std::int64_t> concat_shapes(const Shape& a, const Shape& b);
 
