@@ -330,7 +330,13 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     if (!result[i].defined() && !allow_unused)
       detail::fail("autograd::grad: input ", i, " (shape ", shape_str(inputs[i].shape()),
                    ") appears not to have been used in the graph; pass allow_unused=true if this is intended");
-    if (result[i].defined() && !create_graph) result[i] = result[i].detach();
+    if (result[i].defined() && !create_graph) {
+      // Detached, but a tangent stays (forward mode over reverse mode: the jvp of a gradient).
+      Tensor tangent = detail::tangent_of(result[i]);
+      result[i] = result[i].detach();
+      if (tangent.defined()) [[unlikely]]
+        detail::set_tangent(result[i], std::move(tangent));
+    }
   }
   return result;
 }

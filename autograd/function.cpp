@@ -208,8 +208,11 @@ std::string demangle(const char* mangled_name) {
 }
 
 FunctionCall::FunctionCall(const std::string* name, FunctionBackward backward, std::vector<Tensor> inputs,
-                           std::vector<bool> is_tensor_arg) {
+                           std::vector<bool> is_tensor_arg, FunctionJvp jvp)
+    : jvp_(jvp) {
   const std::size_t num_tensor_inputs = inputs.size();
+  if (forward_ad_enabled()) [[unlikely]]
+    dual_inputs_ = inputs;
   AutogradContext* ctx = nullptr;
   if (needs_grad(inputs)) {
     node_ = std::make_shared<FunctionNode>(name, backward, std::move(is_tensor_arg), inputs);
@@ -237,7 +240,7 @@ std::vector<Tensor> FunctionCall::finish(std::vector<Tensor> outputs) {
   for (std::size_t k = 0; k < outputs.size(); ++k)
     if (!outputs[k].defined()) fail(*s.name, ": forward returned an undefined tensor as output ", k);
   if (outputs.empty()) fail(*s.name, ": forward returned no outputs");
-  if (!node_) return outputs;
+  if (!node_) return with_tangents(std::move(outputs));
 
   // An output must be a fresh tensor to take this node as its grad_fn: one that is an input, another
   // output or already has history becomes a new handle on the same values.
@@ -292,6 +295,20 @@ std::vector<Tensor> FunctionCall::finish(std::vector<Tensor> outputs) {
   }
   s.to_save.clear();
   s.converted = true;
+  return with_tangents(std::move(outputs));
+}
+
+std::vector<Tensor> FunctionCall::with_tangents(std::vector<Tensor> outputs) {
+  if (dual_inputs_.empty()) [[likely]]
+    return outputs;
+  bool dual = false;
+  for (const Tensor& in : dual_inputs_) dual |= tangent_of(in).defined();
+  if (!dual) return outputs;
+  // The outputs get tangents of their own: one that is an input becomes a new handle first.
+  for (Tensor& out : outputs)
+    for (const Tensor& in : dual_inputs_)
+      if (in.is_same(out)) out = share_storage(out);
+  apply_custom_jvp(*context()->state_->name, jvp_, context(), dual_inputs_, outputs);
   return outputs;
 }
 

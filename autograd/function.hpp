@@ -19,6 +19,12 @@
 // Tensor ops is itself differentiable). backward returns one gradient per Tensor argument of forward
 // (or, as in LibTorch, one per argument with undefined Tensors for the non-Tensor ones); undefined
 // means zero. The node is named by a static `name()` of Derived if there is one, else by its type.
+//
+// Forward mode (autograd/forward_ad.hpp): a Function may define
+//   static std::vector<Tensor> jvp(AutogradContext* ctx, std::vector<Tensor> input_tangents);
+// returning one tangent per output (undefined = zero) from one tangent per Tensor input (zeros where the
+// input carries none), with the context forward filled. Without it, forward mode through the Function
+// is an error naming it.
 #pragma once
 #include <any>
 #include <memory>
@@ -75,6 +81,8 @@ class AutogradContext {
 namespace xgrad::detail {
 
 using FunctionBackward = std::vector<Tensor> (*)(autograd::AutogradContext*, std::vector<Tensor>);
+// A custom Function's forward-mode rule (its static jvp), or null when it has none.
+using FunctionJvp = std::vector<Tensor> (*)(autograd::AutogradContext*, std::vector<Tensor>);
 
 std::string demangle(const char* mangled_name);
 
@@ -85,7 +93,7 @@ class FunctionCall {
   // `is_tensor_arg[k]` tells whether forward argument k (vectors of Tensors flattened) is a Tensor;
   // `inputs` are those Tensors.
   FunctionCall(const std::string* name, FunctionBackward backward, std::vector<Tensor> inputs,
-               std::vector<bool> is_tensor_arg);
+               std::vector<bool> is_tensor_arg, FunctionJvp jvp = nullptr);
   ~FunctionCall();
   FunctionCall(const FunctionCall&) = delete;
   FunctionCall& operator=(const FunctionCall&) = delete;
@@ -95,8 +103,14 @@ class FunctionCall {
   std::vector<Tensor> finish(std::vector<Tensor> outputs);
 
  private:
+  // Forward mode: the outputs' tangents by the Function's jvp, when an input carries a tangent.
+  std::vector<Tensor> with_tangents(std::vector<Tensor> outputs);
+
+ private:
   std::shared_ptr<autograd::FunctionNode> node_;
   std::vector<Tensor> inputs_;                      // while recording, to spot outputs that alias them
+  std::vector<Tensor> dual_inputs_;                 // while forward AD is on: the inputs, for their tangents
+  FunctionJvp jvp_ = nullptr;
   std::unique_ptr<autograd::AutogradContext> local_context_;  // when no node is needed
 };
 
@@ -129,8 +143,14 @@ struct Function {
     detail::FunctionBackward backward = [](AutogradContext* ctx, std::vector<Tensor> grads) -> std::vector<Tensor> {
       return Derived::backward(ctx, std::move(grads));
     };
+    detail::FunctionJvp jvp = nullptr;
+    if constexpr (requires(AutogradContext* c, std::vector<Tensor> t) { Derived::jvp(c, std::move(t)); }) {
+      jvp = [](AutogradContext* ctx, std::vector<Tensor> tangents) -> std::vector<Tensor> {
+        return Derived::jvp(ctx, std::move(tangents));
+      };
+    }
     detail::FunctionCall call(&detail::function_name<Derived>(), backward, std::move(inputs),
-                              std::move(is_tensor_arg));
+                              std::move(is_tensor_arg), jvp);
     using Result = decltype(Derived::forward(call.context(), std::forward<Args>(args)...));
     static_assert(std::is_same_v<Result, Tensor> || std::is_same_v<Result, std::vector<Tensor>>,
                   "Function::forward must return a Tensor or a std::vector<Tensor>");

@@ -14,6 +14,9 @@ struct GradcheckOptions {
   double atol = 1e-5;  // |analytical - numerical| <= atol + rtol * |numerical|
   double rtol = 1e-3;
   bool raise = true;   // throw xgrad::Error on a mismatch (otherwise return false)
+  // Also compare forward-mode Jacobian columns (autograd/forward_ad.hpp: one jvp per input element)
+  // with the numerical ones. In gradgradcheck this checks forward mode over reverse mode.
+  bool check_forward_ad = false;
 };
 
 using GradcheckFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;

@@ -105,6 +105,8 @@ void SavedTensor::save_output(const Tensor& t) {
   grad_fn_ = impl.grad_fn;
   output_nr_ = impl.output_nr;
   dtype_ = impl.dtype;
+  if (forward_ad_enabled()) [[unlikely]]
+    tangent_ = tangent_box_for_saving(t);
 }
 
 Tensor SavedTensor::unpack(const autograd::Node* owner) const {
@@ -118,6 +120,12 @@ Tensor SavedTensor::unpack(const autograd::Node* owner) const {
   auto impl = std::make_shared<TensorImpl>(storage_, dtype_);
   impl->grad_fn = grad_fn_.lock();
   impl->output_nr = output_nr_;
+  if (tangent_) [[unlikely]]
+    if (Tensor tangent = saved_tangent(tangent_.get()); tangent.defined()) {
+      impl->fw = std::make_unique<ForwardGrad>();
+      impl->fw->tangent = std::move(tangent);
+      impl->fw->level = forward_level.load(std::memory_order_relaxed);
+    }
   return Tensor(std::move(impl));
 }
 
@@ -223,7 +231,7 @@ Storage::~Storage() {
 bool exclusively_owned(const Tensor& t) noexcept {
   if (!t.defined() || t.impl_ptr().use_count() != 1) return false;
   const TensorImpl& impl = *t.impl();
-  return !impl.grad_fn && !impl.requires_grad && impl.storage.use_count() == 1;
+  return !impl.grad_fn && !impl.requires_grad && !impl.fw && impl.storage.use_count() == 1;
 }
 
 void accumulate_gradient(Tensor& acc, Tensor&& g) {
@@ -258,6 +266,7 @@ void SavedTensor::reset() noexcept {
   storage_.reset();
   grad_fn_.reset();
   packed_.reset();
+  tangent_.reset();
 }
 
 }  // namespace xgrad::detail

@@ -18,6 +18,7 @@
 #include "../ops.hpp"
 #include "array_pool.hpp"
 #include "dispatch.hpp"  // dispatch(dtype, f): the one dtype switch per op, never per element
+#include "forward_ad.hpp"  // record_jvp: each op's forward-mode rule, beside its backward
 #include "tensor_impl.hpp"
 
 namespace xgrad::detail {
@@ -200,6 +201,9 @@ struct PackedSaved {
   Dtype dtype = kFloat32;
   bool is_output = false;
   bool leaf = false;  // `history` is the leaf's AccumulateGrad
+  // The saved tensor's tangent under forward AD (a saved output's is filled in when its op's JVP
+  // runs): re-attached at unpack, so forward mode over reverse mode works through packed tensors.
+  std::shared_ptr<SavedTangent> tangent;
   Tensor unpacked;    // unpack's result, kept until the node releases its saved tensors
 };
 std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output);
@@ -236,6 +240,8 @@ class SavedTensor {
   std::shared_ptr<Storage> storage_;
   std::weak_ptr<autograd::Node> grad_fn_;
   std::unique_ptr<PackedSaved> packed_;  // set instead of the above when a pack hook was active
+  // A saved output's tangent (forward AD over reverse mode): filled in when the op's JVP runs.
+  std::shared_ptr<SavedTangent> tangent_;
   std::uint32_t output_nr_ = 0;
   Dtype dtype_ = kFloat32;
 };
@@ -247,7 +253,9 @@ inline Tensor maybe(bool want, Tensor t) { return want ? std::move(t) : Tensor()
 // Whether a backward formula may take its fused, allocation-free path: no graph of the backward is
 // being recorded (no create_graph). With create_graph, formulas are Tensor ops so that they are
 // differentiable again.
-inline bool fused_backward() noexcept { return !is_grad_enabled(); }
+// Nor while forward AD is on: the formulas' ops then carry the tangents of gradients and saved tensors
+// (forward mode over reverse mode), which a fused kernel would drop.
+inline bool fused_backward() noexcept { return !is_grad_enabled() && !forward_ad_enabled(); }
 // Whether `t`'s value may be overwritten in place: this handle is the only one on its TensorImpl,
 // the TensorImpl the only owner of the value (no saved copy, no detach()ed view), and it has no
 // history. Gradients flowing through the engine usually are, so a backward kernel can write its

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../node.hpp"
+#include "forward_ad.hpp"
 #include "../tensor.hpp"
 
 namespace xgrad::detail {
@@ -33,6 +34,7 @@ struct TensorImpl {
   Tensor grad;
   std::vector<std::pair<std::size_t, Tensor::Hook>> hooks;  // leaf hooks (non-leaf ones live on grad_fn)
   std::vector<std::pair<std::size_t, Tensor::PostAccumulateGradHook>> post_accumulate_hooks;  // leaves only
+  std::unique_ptr<ForwardGrad> fw;  // forward-mode tangent (detail/forward_ad.hpp); null unless dual
   std::uint32_t output_nr = 0;
   Dtype dtype = kFloat32;
   bool requires_grad = false;  // leaves only; a non-leaf requires grad iff it has a grad_fn

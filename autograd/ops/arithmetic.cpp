@@ -82,6 +82,22 @@ Tensor with_scalar(const char* op, const Tensor& a, double s, F f) {
   });
 }
 
+// The JVP of a binary op: `rule(ta, tb)` gets the operands' tangents (either may be undefined = zero)
+// made broadcastable against the output (a batch dim in front), and its result is expanded to the
+// output's tangent shape.
+template <class Rule>
+void jvp_binary(const char* op, const Tensor& out, const Tensor& a, const Tensor& b, Rule rule) {
+  record_jvp(op, out, {&a, &b}, [&](Tangents t) {
+    const std::size_t rank = out.dim();
+    return expand_tangent(rule(align_tangent(t[0], rank), align_tangent(t[1], rank)), out.shape());
+  }, JvpBatching::Aware);
+}
+// The JVP of an op between a tensor and a scalar: `rule(t)` of the tensor's tangent.
+template <class Rule>
+void jvp_scalar_op(const char* op, const Tensor& out, const Tensor& a, Rule rule) {
+  record_jvp(op, out, {&a}, [&](Tangents t) { return rule(t[0]); }, JvpBatching::Aware);
+}
+
 }  // namespace
 
 // ---- Tensor ⊕ Tensor -----------------------------------------------------------------------------
@@ -98,6 +114,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
     }
     return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(g) : Tensor()};
   });
+  jvp_binary("add", out, a, b, [](const Tensor& ta, const Tensor& tb) { return add_tangents(ta, tb); });
   return out;
 }
 
@@ -112,6 +129,9 @@ Tensor sub(const Tensor& a, const Tensor& b) {
       return {want_a ? std::move(g) : Tensor(), std::move(gb)};
     }
     return {want_a ? n.to_a(g) : Tensor(), want_b ? n.to_b(neg(g)) : Tensor()};
+  });
+  jvp_binary("sub", out, a, b, [](const Tensor& ta, const Tensor& tb) {
+    return tb.defined() ? add_tangents(ta, neg(tb)) : ta;
   });
   return out;
 }
@@ -135,6 +155,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     if (node->needs_input_grad(0)) node->saved.b.save_input(b);
     if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
+  // JVP: ȧ·b + a·ḃ
+  jvp_binary("mul", out, a, b, [&](const Tensor& ta, const Tensor& tb) {
+    return add_tangents(ta.defined() ? mul(ta, b) : Tensor(), tb.defined() ? mul(a, tb) : Tensor());
+  });
   return out;
 }
 
@@ -152,6 +176,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
     node->saved.b.save_input(b);
     if (node->needs_input_grad(1)) node->saved.a.save_input(a);
   }
+  // JVP: ȧ/b - a·ḃ/b²
+  jvp_binary("div", out, a, b, [&](const Tensor& ta, const Tensor& tb) {
+    return add_tangents(ta.defined() ? div(ta, b) : Tensor(), tb.defined() ? neg(div(mul(tb, a), mul(b, b))) : Tensor());
+  });
   return out;
 }
 
@@ -160,6 +188,7 @@ Tensor add(const Tensor& a, double s) {
   Tensor out = with_scalar("add", a, s, [](auto x, auto v) { return x + v; });
   // d(a+s)/da = 1
   record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
+  jvp_scalar_op("add", out, a, [](const Tensor& t) { return t; });
   return out;
 }
 
@@ -167,6 +196,7 @@ Tensor sub(const Tensor& a, double s) {
   Tensor out = with_scalar("sub", a, s, [](auto x, auto v) { return x - v; });
   // d(a-s)/da = 1
   record_scalar_op(out, a, "AddBackward", [](auto&, Tensor& g) { return std::move(g); });
+  jvp_scalar_op("sub", out, a, [](const Tensor& t) { return t; });
   return out;
 }
 
@@ -174,6 +204,7 @@ Tensor rsub(const Tensor& a, double s) {
   Tensor out = with_scalar("rsub", a, s, [](auto x, auto v) { return v - x; });
   // d(s-a)/da = -1
   record_scalar_op(out, a, "RsubBackward", negated);
+  jvp_scalar_op("rsub", out, a, [](const Tensor& t) { return neg(t); });
   return out;
 }
 
@@ -184,6 +215,7 @@ Tensor mul(const Tensor& a, double s) {
     if (fused_backward()) return grad_map(g, [s](auto v) { return v * static_cast<decltype(v)>(s); });
     return mul(g, s);
   });
+  jvp_scalar_op("mul", out, a, [s](const Tensor& t) { return mul(t, s); });
   return out;
 }
 
@@ -194,6 +226,7 @@ Tensor div(const Tensor& a, double s) {
     if (fused_backward()) return grad_map(g, [s](auto v) { return v / static_cast<decltype(v)>(s); });
     return div(g, s);
   });
+  jvp_scalar_op("div", out, a, [s](const Tensor& t) { return div(t, s); });
   return out;
 }
 
@@ -205,6 +238,7 @@ Tensor rdiv(const Tensor& a, double s) {
     return div(mul(g, -s), mul(av, av));
   });
   if (node) node->saved.a.save_input(a);
+  jvp_scalar_op("rdiv", out, a, [&](const Tensor& t) { return div(mul(t, -s), mul(a, a)); });
   return out;
 }
 
@@ -212,6 +246,7 @@ Tensor neg(const Tensor& a) {
   Tensor out = scalar_map("neg", a, [](auto x) { return -x; });
   // d(-a)/da = -1
   record_scalar_op(out, a, "NegBackward", negated);
+  jvp_scalar_op("neg", out, a, [](const Tensor& t) { return neg(t); });
   return out;
 }
 

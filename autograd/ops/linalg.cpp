@@ -51,6 +51,22 @@ struct MmBackward : OpNode {
   }
 };
 
+// op(A)·op(Ṫ) for a tangent Ṫ of the right operand. A batched tangent of one column (a matrix times a
+// batch of vectors: Jacobians of W·x) is one GEMM, Ṫᵀ·op(A)ᵀ, instead of a GEMV per batch entry.
+Tensor mm_right_tangent(const Tensor& a, const Tensor& tb, bool ta, bool tb_flag, std::size_t out_rank) {
+  const std::int64_t batch = tangent_batch();
+  if (batch && a.dim() == 2 && tb.dim() == 3) {
+    const Shape s = tb.shape();
+    const std::size_t n = tb_flag ? s[1] : s[2];
+    if (n == 1) {
+      const auto k = static_cast<std::int64_t>(tb_flag ? s[2] : s[1]);
+      const auto m = static_cast<std::int64_t>(ta ? a.shape()[1] : a.shape()[0]);
+      return reshape(mm(reshape(tb, {batch, k}), a, false, !ta), {batch, m, 1});
+    }
+  }
+  return mm(a, align_tangent(tb, out_rank), ta, tb_flag);
+}
+
 // The forward of mm under the name `op` (mm or matmul), for operands of rank >= 2 whose last two
 // dims are matrices and whose leading dims broadcast.
 Tensor mm_op(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -112,6 +128,14 @@ Tensor mm_op(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb)
     if (node->needs_input_grad(0)) node->b.save_input(b);
     if (node->needs_input_grad(1)) node->a.save_input(a);
   }
+  // JVP: op(Ȧ)·op(B) + op(A)·op(Ḃ)
+  record_jvp(op, out, {&a, &b}, [&](Tangents t) {
+    const std::size_t rank = out_shape.size();
+    Tensor r;
+    if (t[0].defined()) r = mm(align_tangent(t[0], rank), b, ta, tb);
+    if (t[1].defined()) r = add_tangents(r, mm_right_tangent(a, t[1], ta, tb, rank));
+    return expand_tangent(r, out_shape);
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -267,6 +291,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (node->needs_input_grad(0)) node->weight.save_input(weight);
     if (node->needs_input_grad(1)) node->x.save_input(x);
   }
+  // JVP: ẋ·Wᵀ + x·Ẇᵀ + ḃ
+  record_jvp("linear", out, {&x, &weight, &bias}, [&](Tangents t) {
+    Tensor r;
+    if (t[0].defined()) r = linear(t[0], weight);
+    if (t[1].defined()) {
+      Tensor tw = t[1];
+      r = add_tangents(r, sx.size() == 1 ? matmul(x, transpose(tw, -1, -2))
+                                         : mm(x, align_tangent(tw, sx.size()), false, true));
+    }
+    if (t[2].defined()) r = add_tangents(r, expand_tangent(t[2], out_shape));
+    return expand_tangent(r, out_shape);
+  }, JvpBatching::Aware);
   return out;
 }
 

@@ -171,6 +171,16 @@ Tensor sum_impl(const char* op, const Tensor& t, const std::vector<std::size_t>&
   });
 }
 
+// The tangent of a sum over `axes` of the primal: the same sum of the tangent, past its batch dim.
+Tensor sum_tangent(const Tensor& tt, const std::vector<std::size_t>& axes, bool keepdim) {
+  if (axes.empty()) return tt;  // nothing reduced (a 0-d input): an empty list would mean "all"
+  const int shift = tangent_batch() ? 1 : 0;
+  std::vector<int> dims;
+  dims.reserve(axes.size());
+  for (std::size_t a : axes) dims.push_back(static_cast<int>(a) + shift);
+  return sum(tt, dims, keepdim);
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& t) { return sum(t, {}, false); }
@@ -184,6 +194,8 @@ Tensor sum(const Tensor& t, const std::vector<int>& dims, bool keepdim) {
     node->input_shape = t.shape();
     node->keep_shape = std::move(keep_shape);
   }
+  // JVP: the sum of the tangent
+  record_jvp("sum", out, {&t}, [&](Tangents tt) { return sum_tangent(tt[0], axes, keepdim); }, JvpBatching::Aware);
   return out;
 }
 
@@ -211,6 +223,9 @@ Tensor mean(const Tensor& t, const std::vector<int>& dims, bool keepdim) {
     node->keep_shape = std::move(keep_shape);
     node->count = count;
   }
+  // JVP: the mean of the tangent
+  record_jvp("mean", out, {&t}, [&](Tangents tt) { return div(sum_tangent(tt[0], axes, keepdim), count); },
+             JvpBatching::Aware);
   return out;
 }
 
@@ -237,6 +252,19 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
     return make_tensor(sum_kernel<T>(it.array<T>(), axes, shape));
   });
   if (auto node = record<SumToBackward>(out, {&t})) node->input_shape = in;
+  // JVP: the tangent summed the same way: first the leading dims (past the batch dim), then the
+  // broadcast ones, at equal rank.
+  record_jvp("sum_to", out, {&t}, [&](Tangents tt) {
+    Tensor r = tt[0];
+    if (lead > 0) {
+      const int shift = tangent_batch() ? 1 : 0;
+      std::vector<int> dims(lead);
+      for (std::size_t i = 0; i < lead; ++i) dims[i] = static_cast<int>(i) + shift;
+      r = sum(r, dims, false);
+    }
+    const std::vector<std::int64_t> target = tangent_shape(shape);
+    return sum_to(r, Shape(target.begin(), target.end()));
+  }, JvpBatching::Aware);
   return out;
 }
 

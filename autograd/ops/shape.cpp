@@ -40,7 +40,8 @@ struct ExpandBackward : OpNode {
 Tensor reshape_as_op(const char* op, const Tensor& t, const Shape& shape) {
   Tensor out = copy_with_shape(t, shape);
   if (auto node = record<ReshapeBackward>(out, {&t})) node->input_shape = t.shape();
-  (void)op;
+  // JVP: the tangent reshaped the same way (reshape, flatten, squeeze, unsqueeze, expand to the same shape)
+  record_jvp(op, out, {&t}, [&](Tangents tt) { return reshape(tt[0], tangent_shape(shape)); }, JvpBatching::Aware);
   return out;
 }
 
@@ -111,6 +112,8 @@ Tensor expand(const Tensor& t, const std::vector<std::int64_t>& shape) {
     return make_tensor(std::move(o));
   });
   if (auto node = record<ExpandBackward>(result, {&t})) node->input_shape = in;
+  // JVP: the tangent expanded the same way
+  record_jvp("expand", result, {&t}, [&](Tangents tt) { return expand_tangent(tt[0], out); }, JvpBatching::Aware);
   return result;
 }
 

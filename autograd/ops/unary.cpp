@@ -53,8 +53,12 @@ void record_unary(const Tensor& out, const Tensor& in, const char* name, Save wh
   }
 }
 
-template <class T>
-using V = T;
+// The JVP of an elementwise function: the tangent times the derivative. `rule(t)` gets the input's
+// tangent, batched or not: the derivative has the primal's shape and broadcasts over a batch dim.
+template <class Rule>
+void jvp_unary(const char* op, const Tensor& out, const Tensor& in, Rule rule) {
+  record_jvp(op, out, {&in}, [&](Tangents t) { return rule(t[0]); }, JvpBatching::Aware);
+}
 
 }  // namespace
 
@@ -63,6 +67,8 @@ Tensor exp(const Tensor& t) {
   // d exp(x) = exp(x)
   record_unary(out, t, "ExpBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, y); },
                [](auto g, auto y) { return g * y; });
+  // JVP: ṫ·exp(x)
+  jvp_unary("exp", out, t, [&](const Tensor& dt) { return mul(dt, output_alias(out)); });
   return out;
 }
 
@@ -71,6 +77,7 @@ Tensor log(const Tensor& t) {
   // d log(x) = 1/x
   record_unary(out, t, "LogBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return div(g, x); },
                [](auto g, auto x) { return g / x; });
+  jvp_unary("log", out, t, [&](const Tensor& dt) { return div(dt, t); });
   return out;
 }
 
@@ -80,6 +87,7 @@ Tensor sqrt(const Tensor& t) {
   record_unary(out, t, "SqrtBackward", Save::Output,
                [](const Tensor& g, const Tensor& y) { return div(g, mul(y, 2.0)); },
                [](auto g, auto y) { return g / (y * decltype(y)(2)); });
+  jvp_unary("sqrt", out, t, [&](const Tensor& dt) { return div(dt, mul(output_alias(out), 2.0)); });
   return out;
 }
 
@@ -92,6 +100,7 @@ Tensor abs(const Tensor& t) {
   Tensor out = scalar_map("abs", t, [](auto x) { return x < 0 ? -x : x; });
   // d|x| = sign(x), with sign(0) = 0 as in PyTorch
   record_unary(out, t, "AbsBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return mul(g, sign(x)); });
+  jvp_unary("abs", out, t, [&](const Tensor& dt) { return mul(dt, sign(t)); });
   return out;
 }
 
@@ -103,6 +112,10 @@ Tensor tanh(const Tensor& t) {
                // y² through fma(y, y, 0), i.e. rounded on its own: otherwise the compiler contracts
                // 1 - y·y into one fused multiply-add and the result differs from the formula's.
                [](auto g, auto y) { return g * (decltype(y)(1) - std::fma(y, y, decltype(y)(0))); });
+  jvp_unary("tanh", out, t, [&](const Tensor& dt) {
+    Tensor y = output_alias(out);
+    return mul(dt, rsub(mul(y, y), 1.0));
+  });
   return out;
 }
 
@@ -116,6 +129,10 @@ Tensor sigmoid(const Tensor& t) {
   record_unary(out, t, "SigmoidBackward", Save::Output,
                [](const Tensor& g, const Tensor& y) { return mul(g, mul(y, rsub(y, 1.0))); },
                [](auto g, auto y) { return g * (y * (decltype(y)(1) - y)); });
+  jvp_unary("sigmoid", out, t, [&](const Tensor& dt) {
+    Tensor y = output_alias(out);
+    return mul(dt, mul(y, rsub(y, 1.0)));
+  });
   return out;
 }
 
@@ -124,6 +141,7 @@ Tensor relu(const Tensor& t) {
   // d relu(x) = 1 where relu(x) > 0, else 0 (the subgradient at 0 is 0, as in PyTorch)
   record_unary(out, t, "ReluBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, gt(y, 0.0)); },
                [](auto g, auto y) { return g * static_cast<decltype(y)>(y > 0); });
+  jvp_unary("relu", out, t, [&](const Tensor& dt) { return mul(dt, gt(t, 0.0)); });
   return out;
 }
 
@@ -138,18 +156,21 @@ Tensor leaky_relu(const Tensor& t, double slope) {
     Tensor pos = gt(x, 0.0);
     return mul(g, add(mul(pos, 1.0 - slope), slope));
   });
+  jvp_unary("leaky_relu", out, t, [&](const Tensor& dt) { return mul(dt, add(mul(gt(t, 0.0), 1.0 - slope), slope)); });
   return out;
 }
 
 Tensor sin(const Tensor& t) {
   Tensor out = array_map("sin", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::sin(x); });
   record_unary(out, t, "SinBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return mul(g, cos(x)); });
+  jvp_unary("sin", out, t, [&](const Tensor& dt) { return mul(dt, cos(t)); });
   return out;
 }
 
 Tensor cos(const Tensor& t) {
   Tensor out = array_map("cos", t, [](const auto& x, auto& o) { xt::noalias(o) = xt::cos(x); });
   record_unary(out, t, "CosBackward", Save::Input, [](const Tensor& g, const Tensor& x) { return neg(mul(g, sin(x))); });
+  jvp_unary("cos", out, t, [&](const Tensor& dt) { return neg(mul(dt, sin(t))); });
   return out;
 }
 
@@ -169,6 +190,12 @@ Tensor pow(const Tensor& base, double exponent) {
     if (exponent == 1.0) return g;
     if (exponent == 2.0) return mul(g, mul(x, 2.0));
     return mul(g, mul(pow(x, exponent - 1.0), exponent));
+  });
+  jvp_unary("pow", out, base, [&](const Tensor& dt) {
+    if (exponent == 0.0) return mul(dt, 0.0);
+    if (exponent == 1.0) return dt;
+    if (exponent == 2.0) return mul(dt, mul(base, 2.0));
+    return mul(dt, mul(pow(base, exponent - 1.0), exponent));
   });
   return out;
 }
@@ -236,6 +263,15 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
     node->saved.exponent.save_input(exponent);
     if (node->needs_input_grad(1)) node->saved.result.save_output(out);
   }
+  // JVP: the two partial derivatives of the backward, times the tangents (broadcast to the output).
+  record_jvp("pow", out, {&base, &exponent}, [&](Tangents t) {
+    const std::size_t rank = out.dim();
+    Tensor r;
+    if (t[0].defined()) r = pow_grad_base(align_tangent(t[0], rank), base, exponent);
+    if (t[1].defined())
+      r = add_tangents(r, pow_grad_exponent(align_tangent(t[1], rank), base, exponent, output_alias(out)));
+    return expand_tangent(r, out.shape());
+  }, JvpBatching::Aware);
   return out;
 }
 
@@ -249,6 +285,13 @@ Tensor pow(double base, const Tensor& exponent) {
     node->result.save_output(out);
     if (base == 0.0) node->exponent.save_input(exponent);
   }
+  jvp_unary("pow", out, exponent, [&](const Tensor& dt) {
+    if (base == 0.0) {
+      Tensor zero = scalar_tensor(0.0, out.dtype());
+      return mul(dt, where(ge(exponent, 0.0), zero, mul(output_alias(out).detach(), std::log(base))));
+    }
+    return mul(dt, mul(output_alias(out), std::log(base)));
+  });
   return out;
 }
 
