@@ -18,6 +18,12 @@ namespace {
 struct SavedSlot {
   std::size_t index;
 };
+// A tensor saved by an op inside a forward-mode JVP rule (forward AD over reverse mode) is kept as
+// it is: such ops run only where tangents flow, which the re-run (on inputs without tangents) does
+// not repeat, so they stay out of the positions both runs must agree on.
+struct KeptTensor {
+  Tensor value;
+};
 
 // One checkpoint call: what re-running fn needs, and the tensors the re-run saved, until each is
 // handed to the node that saved its counterpart in forward.
@@ -72,6 +78,7 @@ class CheckpointFrame {
     AutoGradMode grad_on(true);
     autograd::SavedTensorsHooks collect(
         [this](const Tensor& t) -> std::any {
+          if (jvp_rule_running) return {};  // not counted in the first run either (KeptTensor)
           saved_.push_back(share_storage(t));  // the values only: the re-run's graph is not kept
           return {};
         },
@@ -103,10 +110,15 @@ std::vector<Tensor> checkpoint_impl(autograd::CheckpointFunction fn, const std::
   CheckpointFrame* f = frame.get();
   // The unpack hook keeps the frame: every tensor saved inside fn holds the hooks that packed it, so
   // the frame lives exactly as long as some node of fn's graph does.
-  autograd::SavedTensorsHooks hooks([f](const Tensor&) -> std::any { return SavedSlot{f->next_slot()}; },
-                                    [frame](const std::any& slot) -> Tensor {
-                                      return frame->take(std::any_cast<const SavedSlot&>(slot).index);
-                                    });
+  autograd::SavedTensorsHooks hooks(
+      [f](const Tensor& t) -> std::any {
+        if (jvp_rule_running) return KeptTensor{t};
+        return SavedSlot{f->next_slot()};
+      },
+      [frame](const std::any& packed) -> Tensor {
+        if (const auto* kept = std::any_cast<KeptTensor>(&packed)) return kept->value;
+        return frame->take(std::any_cast<const SavedSlot&>(packed).index);
+      });
   std::vector<Tensor> outputs = fn(inputs);
   return outputs;
 }

@@ -52,6 +52,15 @@ std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output) {
     packed->history = autograd::gradient_edge(t).node;
     packed->leaf = true;
   }
+  if (forward_ad_enabled()) [[unlikely]] {
+    if (is_output) {
+      packed->tangent = tangent_box_for_saving(t);
+    } else if (const ForwardGrad* fw = impl.fw.get(); fw && fw->tangent.defined()) {
+      packed->tangent = std::make_shared<SavedTangent>();
+      packed->tangent->value = fw->tangent;
+      packed->tangent->level = fw->level;
+    }
+  }
   // The pack hook sees a saved output without history: keeping it must not keep the saving node
   // (whose grad_fn it is) alive through the node itself.
   const Tensor seen = is_output ? share_storage(t) : t;
@@ -80,6 +89,12 @@ const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner) {
     impl->grad_fn = packed.history;
     impl->output_nr = packed.output_nr;
   }
+  if (packed.tangent) [[unlikely]]
+    if (Tensor tangent = saved_tangent(packed.tangent.get()); tangent.defined()) {
+      impl->fw = std::make_unique<ForwardGrad>();
+      impl->fw->tangent = std::move(tangent);
+      impl->fw->level = forward_level.load(std::memory_order_relaxed);
+    }
   packed.unpacked = Tensor(std::move(impl));
   packed.data.reset();  // never unpacked again: whatever the hook kept can go now
   return packed.unpacked;

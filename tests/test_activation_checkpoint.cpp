@@ -15,6 +15,7 @@
 #include <xgrad.hpp>
 
 #include "autograd/checkpoint.hpp"
+#include "autograd/forward_ad.hpp"
 #include "autograd/saved_tensors_hooks.hpp"
 
 using namespace xgrad;
@@ -271,4 +272,40 @@ TEST_CASE("activation checkpoint: Sequential::checkpoint_segments gives the plai
     CAPTURE(i);
     CHECK(bit_equal(g_plain[i], g_ckpt[i]));
   }
+}
+
+TEST_CASE("activation checkpoint: forward mode through a checkpoint, and forward over reverse") {
+  namespace fwAD = autograd::forward_ad;
+  manual_seed(21);
+  Tensor x = randn({4, 3}, kFloat64);
+  Tensor v = randn({4, 3}, kFloat64);
+  Tensor w = randn({3, 3}, kFloat64).requires_grad_();
+  auto fn = [&](const std::vector<Tensor>& in) { return tanh(matmul(in[0], w)) * in[0]; };
+  // The tangent of fn's output: fn runs as usual in forward, so tangents flow through its ops.
+  Tensor t_plain, t_ckpt;
+  {
+    fwAD::DualLevel level;
+    t_plain = fwAD::unpack_dual(fn({fwAD::make_dual(x, v)})).tangent;
+  }
+  {
+    fwAD::DualLevel level;
+    Tensor y = checkpoint(fn, {fwAD::make_dual(x, v)});
+    t_ckpt = fwAD::unpack_dual(y).tangent;
+    CHECK(y.requires_grad());  // and still differentiable in reverse mode (w)
+  }
+  REQUIRE(t_plain.defined());
+  CHECK(bit_equal(t_plain, t_ckpt));
+  // Forward over reverse: the tangent of d/dx sum(fn(x)) along v is the Hessian-vector product H v;
+  // inside the checkpoint the saved tensors come back through the unpack hook with their tangents.
+  auto hvp = [&](bool use_checkpoint) {
+    fwAD::DualLevel level;
+    Tensor xd = fwAD::make_dual(x.detach().requires_grad_(), v);
+    Tensor y = use_checkpoint ? checkpoint(fn, {xd}) : fn({xd});
+    Tensor g = autograd::grad({y.sum()}, {xd}, {}, std::nullopt, /*create_graph=*/true)[0];
+    return fwAD::unpack_dual(g).tangent;
+  };
+  const Tensor hv_plain = hvp(false), hv_ckpt = hvp(true);
+  REQUIRE(hv_plain.defined());
+  REQUIRE(hv_ckpt.defined());
+  CHECK(bit_equal(hv_plain, hv_ckpt));
 }

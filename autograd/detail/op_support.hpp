@@ -201,6 +201,9 @@ struct PackedSaved {
   Dtype dtype = kFloat32;
   bool is_output = false;
   bool leaf = false;  // `history` is the leaf's AccumulateGrad
+  // The saved tensor's tangent under forward AD (a saved output's is filled in when its op's JVP
+  // runs): re-attached at unpack, so forward mode over reverse mode works through packed tensors.
+  std::shared_ptr<SavedTangent> tangent;
   Tensor unpacked;    // unpack's result, kept until the node releases its saved tensors
 };
 std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output);
