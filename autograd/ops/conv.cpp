@@ -496,13 +496,14 @@ Tensor conv_forward_op(const Tensor& x, const Tensor& w, const Tensor& b, const 
 Tensor conv_input_grad_op(const Tensor& gy, const Tensor& w, const ConvGeom& g);
 Tensor conv_weight_grad_op(const Tensor& gy, const Tensor& x, const ConvGeom& g);
 
-// Runs `kernel(T)` into a fresh array of `shape`.
+// Runs `kernel(T)` into a fresh array of `shape`, then gives back oversized scratch buffers.
 template <class Kernel>
 Tensor conv_result(Dtype dt, const Shape& shape, const char* what, Kernel&& kernel) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     Array<T> r = empty_array<T>(shape, what);
     kernel(T{}, r.data());
+    trim_scratch();
     return make_tensor(std::move(r));
   });
 }
