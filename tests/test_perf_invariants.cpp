@@ -5,7 +5,8 @@
 //     and never overwrite a tensor the user, a hook or a saved copy holds;
 //   - the engine keeps its per-run marks outside the graph and clears them even when a run throws;
 //   - a node keeps up to two edges inside itself and stays small (W6 keeps millions alive);
-//   - set_num_threads / get_num_threads, and the process-wide malloc settings.
+//   - set_num_threads / get_num_threads, and the process-wide malloc settings;
+//   - convolution's column buffers are per-thread scratch, allocated once, oversized ones given back.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "sanitizer.hpp"
 
 #include "autograd/detail/malloc_tuning.hpp"
+#include "autograd/detail/scratch.hpp"
 #include "autograd/node.hpp"
 
 using namespace xgrad;
@@ -312,4 +314,32 @@ TEST_CASE("perf invariants: glibc malloc is tuned unless the user configured it"
 #else
   CHECK_FALSE(detail::tune_malloc_for_tensors());
 #endif
+}
+
+TEST_CASE("perf invariants: convolution columns live in per-thread scratch buffers, allocated once") {
+  manual_seed(3);
+  Tensor x = rand({4, 8, 14, 14}), w = rand({16, 8, 3, 3});
+  x.requires_grad_();
+  w.requires_grad_();
+  const auto step = [&] {
+    x.zero_grad();
+    w.zero_grad();
+    nn::functional::conv2d(x, w, {}, {.padding = 1}).sum().backward();
+  };
+  step();
+  detail::ScratchBuffer* buffers = detail::scratch_buffers();
+  // Slot 0: one sample's columns (8·9 rows × 196 positions); slots 1-2: the weight gradient's chunk
+  // of columns and of the output gradient (all 4 samples fit in one chunk).
+  CHECK(buffers[0].bytes >= 72 * 196 * sizeof(float));
+  CHECK(buffers[1].bytes >= 72 * 196 * 4 * sizeof(float));
+  CHECK(buffers[2].bytes >= 16 * 196 * 4 * sizeof(float));
+  const void* kept[3] = {buffers[0].data.get(), buffers[1].data.get(), buffers[2].data.get()};
+  for (int i = 0; i < 3; ++i) step();
+  for (int i = 0; i < 3; ++i) CHECK(buffers[i].data.get() == kept[i]);  // reused, never reallocated
+  // A buffer above the kept size is freed when the kernel is done.
+  detail::scratch<float>(detail::kMaxKeptScratchBytes / sizeof(float) + 16, 2);
+  CHECK(buffers[2].bytes > detail::kMaxKeptScratchBytes);
+  step();
+  CHECK(buffers[2].bytes <= detail::kMaxKeptScratchBytes);
+  CHECK(buffers[0].data.get() == kept[0]);
 }

@@ -1,6 +1,9 @@
 // Kernels shared by elementwise ops: a strided broadcasting loop for binary ops (no xtensor
 // expression instantiation per op, contiguous inner loops that vectorise) and a unary helper.
 #pragma once
+#include <bit>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "op_support.hpp"
@@ -119,6 +122,16 @@ Tensor array_map(const char* op, const Tensor& a, K kernel) {
 
 // ---- Fused backward kernels (for fused_backward(), i.e. no create_graph) ------------------------
 namespace xgrad::detail {
+
+// 1 where `c` holds, else 0, as a T, built from a bit mask: GCC 12 turns a bool -> float conversion
+// inside a loop into a branch and then refuses to vectorise the loop ("control flow in loop"); this
+// form vectorises, with the same values (so the same bits as a formula's mul by a 0/1 tensor).
+template <class T>
+T indicator(bool c) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const U mask = U(0) - static_cast<U>(c);
+  return std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(T(1)) & mask));
+}
 
 // The tensor a backward kernel writes a g-shaped result into: g itself when it may be overwritten
 // (see exclusively_owned), else a fresh uninitialised one. `g` is left undefined in the first case.

@@ -94,6 +94,43 @@ inline ValidRange valid_range(std::ptrdiff_t off, std::size_t sw, std::size_t w,
 // of ow is computed once: a stride-1 row is then a zero prefix, one copy and a zero suffix.
 template <class T>
 void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::size_t ld) {
+  if (g.sh == 1 && g.sw == 1 && g.ow == g.w) {
+    // Stride 1 and as many positions as columns (a 'same' convolution): the valid rows of one kernel
+    // offset are one contiguous block of x shifted by a constant, so one copy per row of cols instead
+    // of one per output row (rows of 14 elements made the copies' call overhead dominate), and the
+    // few elements that wrapped around from a neighbouring row are zeroed after.
+    for (std::size_t c = 0; c < g.c; ++c) {
+      const T* xc = x + c * g.h * g.w;
+      for (std::size_t i = 0; i < g.kh; ++i) {
+        const auto ioff = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
+        // Output rows oh whose input row oh + ioff lies in [0, h).
+        const auto OH = static_cast<std::ptrdiff_t>(g.oh), H = static_cast<std::ptrdiff_t>(g.h);
+        const std::ptrdiff_t r_lo = std::clamp<std::ptrdiff_t>(-ioff, 0, OH);
+        const std::ptrdiff_t r_hi = std::clamp<std::ptrdiff_t>(H - ioff, r_lo, OH);
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
+          const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+          const ValidRange v = valid_range(woff, 1, g.w, g.ow);
+          const std::size_t lo_row = static_cast<std::size_t>(r_lo), hi_row = static_cast<std::size_t>(r_hi);
+          std::fill(row, row + lo_row * g.ow, T(0));
+          std::fill(row + hi_row * g.ow, row + g.oh * g.ow, T(0));
+          if (hi_row == lo_row) continue;
+          if (v.hi > v.lo) {
+            const std::size_t first = lo_row * g.ow + v.lo, last = (hi_row - 1) * g.ow + v.hi;
+            const std::ptrdiff_t shift = ioff * static_cast<std::ptrdiff_t>(g.w) + woff;  // x index - cols index
+            std::copy(xc + (static_cast<std::ptrdiff_t>(first) + shift), xc + (static_cast<std::ptrdiff_t>(last) + shift),
+                      row + first);
+          }
+          for (std::size_t oh = lo_row; oh < hi_row; ++oh) {  // valid_range gives lo <= hi
+            T* out = row + oh * g.ow;
+            std::fill(out, out + v.lo, T(0));
+            std::fill(out + v.hi, out + g.ow, T(0));
+          }
+        }
+      }
+    }
+    return;
+  }
   for (std::size_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -124,8 +161,42 @@ void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::siz
 }
 
 // The adjoint: x[c, h, w] += cols[...] for every position that read it. x must be zeroed first.
+// With `cols_writable` (the kernels' own scratch), stride 1 and as many positions as columns, as in
+// im2col: one contiguous add per row of cols; the cols elements that would land on a wrapped-around
+// position (outside the valid range of their row) are zeroed first, so they add exact zeros (x never
+// holds -0: it starts at +0, and a sum reaching -0 needs every term to be -0).
 template <class T>
-void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
+void col2im(T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld, bool cols_writable) {
+  if (cols_writable && g.sh == 1 && g.sw == 1 && g.ow == g.w) {
+    for (std::size_t c = 0; c < g.c; ++c) {
+      T* xc = x + c * g.h * g.w;
+      for (std::size_t i = 0; i < g.kh; ++i) {
+        const auto ioff = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
+        const auto OH = static_cast<std::ptrdiff_t>(g.oh), H = static_cast<std::ptrdiff_t>(g.h);
+        const auto lo_row = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-ioff, 0, OH));
+        const auto hi_row = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(H - ioff, static_cast<std::ptrdiff_t>(lo_row), OH));
+        if (hi_row == lo_row) continue;
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
+          const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+          const ValidRange v = valid_range(woff, 1, g.w, g.ow);
+          if (v.hi == v.lo) continue;
+          for (std::size_t oh = lo_row; oh < hi_row; ++oh) {
+            T* in = row + oh * g.ow;
+            std::fill(in, in + v.lo, T(0));
+            std::fill(in + v.hi, in + g.ow, T(0));
+          }
+          const std::size_t first = lo_row * g.ow + v.lo, last = (hi_row - 1) * g.ow + v.hi;
+          const std::ptrdiff_t shift = ioff * static_cast<std::ptrdiff_t>(g.w) + woff;
+          T* dst = xc + (static_cast<std::ptrdiff_t>(first) + shift);
+          const T* src = row + first;
+#pragma omp simd
+          for (std::size_t k = 0; k < last - first; ++k) dst[k] += src[k];
+        }
+      }
+    }
+    return;
+  }
   for (std::size_t c = 0; c < g.c; ++c) {
     T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -219,7 +290,7 @@ Tensor fold_impl(const Tensor& cols, const Im2col& g) {
     std::fill(o.data(), o.data() + o.size(), T(0));
     const T* pc = arr<T>(cols).data();
     const std::size_t in_step = g.c * g.h * g.w, col_step = g.rows() * g.cols();
-    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + s * col_step, o.data() + s * in_step, g, g.cols());
+    for (std::size_t s = 0; s < g.n; ++s) col2im(const_cast<T*>(pc) + s * col_step, o.data() + s * in_step, g, g.cols(), false);
     return make_tensor(std::move(o));
   });
   record<FoldBackward>(out, {&cols}, g);
@@ -442,7 +513,7 @@ void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
       gemm<T>(true, false, cgk, L, og, w + gr * og * cgk, cgk, gs + gr * og * L, L, T(0), dst + gr * cgk * L, L);
     if (!identity) {
       std::fill(dxs, dxs + in_step, T(0));
-      col2im(dcols, dxs, im, L);
+      col2im(dcols, dxs, im, L, true);
     }
   }
 }
@@ -476,13 +547,14 @@ Tensor conv_forward_op(const Tensor& x, const Tensor& w, const Tensor& b, const 
 Tensor conv_input_grad_op(const Tensor& gy, const Tensor& w, const ConvGeom& g);
 Tensor conv_weight_grad_op(const Tensor& gy, const Tensor& x, const ConvGeom& g);
 
-// Runs `kernel(T)` into a fresh array of `shape`.
+// Runs `kernel(T)` into a fresh array of `shape`, then gives back oversized scratch buffers.
 template <class Kernel>
 Tensor conv_result(Dtype dt, const Shape& shape, const char* what, Kernel&& kernel) {
   return dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
     Array<T> r = empty_array<T>(shape, what);
     kernel(T{}, r.data());
+    trim_scratch();
     return make_tensor(std::move(r));
   });
 }

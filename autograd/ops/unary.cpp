@@ -140,7 +140,7 @@ Tensor relu(const Tensor& t) {
   Tensor out = scalar_map("relu", t, [](auto x) { return x > 0 ? x : decltype(x)(0); });
   // d relu(x) = 1 where relu(x) > 0, else 0 (the subgradient at 0 is 0, as in PyTorch)
   record_unary(out, t, "ReluBackward", Save::Output, [](const Tensor& g, const Tensor& y) { return mul(g, gt(y, 0.0)); },
-               [](auto g, auto y) { return g * static_cast<decltype(y)>(y > 0); });
+               [](auto g, auto y) { return g * indicator<decltype(y)>(y > 0); });
   jvp_unary("relu", out, t, [&](const Tensor& dt) { return mul(dt, gt(t, 0.0)); });
   return out;
 }
