@@ -24,7 +24,7 @@ TEST_CASE("leaf hooks: autograd::grad returns the gradient as the leaf's hooks l
     seen = g.detach().clone();
     return g * 10.0;  // replaces the gradient
   });
-  w.register_hook([&](const Tensor& g) {
+  w.register_hook([&](const Tensor&) {
     ++w_calls;
     return Tensor();
   });
@@ -58,7 +58,7 @@ struct DoubleAndSign : autograd::Function<DoubleAndSign> {
     ctx->mark_non_differentiable({positive});
     return {doubled, positive};
   }
-  static std::vector<Tensor> backward(autograd::AutogradContext* ctx, std::vector<Tensor> g) {
+  static std::vector<Tensor> backward(autograd::AutogradContext*, std::vector<Tensor> g) {
     // The non-differentiable output's gradient arrives as zeros of its shape.
     REQUIRE(g.size() == 2);
     REQUIRE(g[1].defined());
