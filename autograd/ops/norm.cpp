@@ -201,16 +201,14 @@ struct NormalizeBackward : OpNode {
 };
 
 // 1/sqrt(var + eps) per slice, shaped 1×Q×1, for the JVP rule. When reverse mode may differentiate
-// the rule (x requires grad), recomputed from x by Tensor ops; otherwise a constant from the forward's
-// variances (no second pass over x).
-Tensor slice_invstd(const Tensor& x, Slices sl, double eps, const std::vector<double>& var,
-                    const std::vector<std::int64_t>& pqr) {
-  if (is_grad_enabled() && x.requires_grad())
-    return pow(add(xgrad::var(reshape(x, pqr), {0, 2}, false, true), eps), -0.5);
+// the rule (x requires grad), the differentiable slice_invstd op on x; otherwise a constant from the
+// forward's variances (no second pass over x).
+Tensor jvp_invstd(const Tensor& x, const Slices& sl, double eps, const std::vector<double>& var) {
+  if (is_grad_enabled() && x.requires_grad()) return slice_invstd(reshape(x, sl.pqr()), sl, eps);
   return dispatch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> a = empty_array<T>(Shape{1, sl.q, 1}, "normalize");
-    for (std::size_t q = 0; q < sl.q; ++q) a.data()[q] = static_cast<T>(1.0 / std::sqrt(var[q] + eps));
+    for (std::size_t q = 0; q < sl.q; ++q) a.data()[q] = invstd_value<T>(var[q], eps);
     return make_tensor(std::move(a));
   });
 }
@@ -248,14 +246,10 @@ Tensor normalize(const char* op, const Tensor& x, Slices sl, double eps, std::ve
   // means run over its own P and R dims, the statistics broadcast over the batch dim.
   record_jvp(op, out, {&x}, [&](Tangents t) -> Tensor {
     if (x.numel() == 0) return zero_tangent(x);
-    const std::int64_t batch = tangent_batch();
-    const std::vector<std::int64_t> pqr{static_cast<std::int64_t>(sl.p), static_cast<std::int64_t>(sl.q),
-                                        static_cast<std::int64_t>(sl.r)};
-    const std::vector<int> dims = batch ? std::vector<int>{1, 3} : std::vector<int>{0, 2};
     Tensor t3 = reshape(t[0], tangent_shape(Shape{sl.p, sl.q, sl.r}));
-    Tensor y3 = reshape(output_alias(out), pqr);
-    Tensor inner = sub(sub(t3, mean(t3, dims, true)), mul(y3, mean(mul(t3, y3), dims, true)));
-    return reshape(mul(slice_invstd(x, sl, eps, var, pqr), inner), tangent_shape(x.shape()));
+    Tensor y3 = reshape(output_alias(out), sl.pqr());
+    Tensor inner = sub(sub(t3, slice_mean_tangent(t3, sl)), mul(y3, slice_mean_tangent(mul(t3, y3), sl)));
+    return reshape(mul(jvp_invstd(x, sl, eps, var), inner), tangent_shape(x.shape()));
   }, JvpBatching::Aware);
   if (mean_out) *mean_out = std::move(mu);
   if (var_out) *var_out = std::move(var);

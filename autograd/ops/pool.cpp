@@ -323,7 +323,7 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
   if (H * W > static_cast<std::size_t>(INT32_MAX))
     fail(op, ": input planes of ", H, "×", W, " elements are too large (at most 2^31 - 1 per plane); input shape ",
          shape_str(input.shape()));
-  // The argmax is kept for the backward, and for the JVP when x carries a tangent.
+  // The argmax is kept for the backward and for the JVP (x carrying a tangent), which both read it.
   const bool record_index = needs_grad({&x}) || (forward_ad_enabled() && tangent_of(x).defined());
   auto index = std::make_shared<MaxPoolIndex>();
   index->windows = m.planes * oh * ow;
