@@ -453,7 +453,10 @@ TEST_CASE("forward AD over reverse mode under a batched level equals the loop, t
   };
   const Tensor x0 = randn({3, 4}, kFloat64);
   const Tensor v = randn({3, 3, 4}, kFloat64);
-  for (const auto& [name, f] : functions) {
+  for (const auto& entry : functions) {
+    // (no structured binding: the sanitizer build's clang 14 cannot capture one in INFO)
+    const std::string& name = entry.first;
+    const auto& f = entry.second;
     INFO(name);
     const Tensor x = x0.detach().clone().requires_grad_();
     Tensor batched;
