@@ -98,7 +98,6 @@ void set_history(const Tensor& out, const std::shared_ptr<autograd::Node>& node,
 void SavedTensor::save_output(const Tensor& t) {
   if (saved_tensor_hooks_on) [[unlikely]] {
     packed_ = pack_saved(t, true);
-    if (forward_ad_enabled()) tangent_ = tangent_box_for_saving(t);
     return;
   }
   TensorImpl& impl = *t.impl();
@@ -112,16 +111,8 @@ void SavedTensor::save_output(const Tensor& t) {
 
 Tensor SavedTensor::unpack(const autograd::Node* owner) const {
   if (tensor_.defined()) return tensor_;
-  if (packed_) [[unlikely]] {
-    const Tensor& unpacked = unpack_saved(*packed_, owner);
-    if (tangent_ && !tangent_of(unpacked).defined())
-      if (Tensor tangent = saved_tangent(tangent_.get()); tangent.defined()) {
-        unpacked.impl()->fw = std::make_unique<ForwardGrad>();
-        unpacked.impl()->fw->tangent = std::move(tangent);
-        unpacked.impl()->fw->level = forward_level.load(std::memory_order_relaxed);
-      }
-    return unpacked;
-  }
+  if (packed_) [[unlikely]]
+    return unpack_saved(*packed_, owner);  // with its tangent (pack_saved keeps the tangent's box)
   if (!storage_) {
     if (owner && owner->released()) owner->throw_released();
     fail("internal error: unpacking a tensor that was never saved");
@@ -141,7 +132,7 @@ Tensor SavedTensor::unpack(const autograd::Node* owner) const {
 const Storage& SavedTensor::storage(const autograd::Node* owner) const {
   if (tensor_.defined()) return *tensor_.impl()->storage;
   if (packed_) [[unlikely]]
-    return *unpack_saved(*packed_, owner).impl()->storage;
+    return *unpacked_values(*packed_, owner).impl()->storage;
   if (!storage_) {
     if (owner && owner->released()) owner->throw_released();
     fail("internal error: reading a tensor that was never saved");

@@ -69,7 +69,10 @@ std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output) {
   return packed;
 }
 
-const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner) {
+// unpack runs once; its values are kept without history. The history is attached per read: a
+// saved output's is the saving node itself, and a cached tensor holding it would be a cycle
+// (node -> saved -> tensor -> node) that outlives every backward with retain_graph.
+const Tensor& unpacked_values(PackedSaved& packed, const autograd::Node* owner) {
   if (packed.unpacked.defined()) return packed.unpacked;
   const std::string who = owner ? owner->name() : std::string("a saved tensor");
   Tensor u = packed.hooks->unpack(packed.data);
@@ -77,8 +80,15 @@ const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner) {
   if (u.dtype() != packed.dtype || u.shape() != packed.shape)
     fail(who, ": the saved-tensor unpack hook returned a tensor of shape ", shape_str(u.shape()), " ", u.dtype(),
          ", but the saved tensor had shape ", shape_str(packed.shape), " ", packed.dtype);
+  packed.unpacked = Tensor(std::make_shared<TensorImpl>(u.impl()->storage, packed.dtype));
+  packed.data.reset();  // never unpacked again: whatever the hook kept can go now
+  return packed.unpacked;
+}
+
+Tensor unpack_saved(PackedSaved& packed, const autograd::Node* owner) {
+  const Tensor& values = unpacked_values(packed, owner);
   // Only the values come from unpack; the history is the saved tensor's own.
-  auto impl = std::make_shared<TensorImpl>(u.impl()->storage, packed.dtype);
+  auto impl = std::make_shared<TensorImpl>(values.impl()->storage, packed.dtype);
   if (packed.is_output) {
     impl->grad_fn = packed.output_of.lock();
     impl->output_nr = packed.output_nr;
@@ -95,9 +105,7 @@ const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner) {
       impl->fw->tangent = std::move(tangent);
       impl->fw->level = forward_level.load(std::memory_order_relaxed);
     }
-  packed.unpacked = Tensor(std::move(impl));
-  packed.data.reset();  // never unpacked again: whatever the hook kept can go now
-  return packed.unpacked;
+  return Tensor(std::move(impl));
 }
 
 }  // namespace xgrad::detail

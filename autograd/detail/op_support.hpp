@@ -204,10 +204,13 @@ struct PackedSaved {
   // The saved tensor's tangent under forward AD (a saved output's is filled in when its op's JVP
   // runs): re-attached at unpack, so forward mode over reverse mode works through packed tensors.
   std::shared_ptr<SavedTangent> tangent;
-  Tensor unpacked;    // unpack's result, kept until the node releases its saved tensors
+  Tensor unpacked;    // unpack's values (no history), kept until the node releases its saved tensors
 };
 std::unique_ptr<PackedSaved> pack_saved(const Tensor& t, bool is_output);
-const Tensor& unpack_saved(PackedSaved& packed, const autograd::Node* owner);
+// The saved tensor with its history (unpack runs on the first read only).
+Tensor unpack_saved(PackedSaved& packed, const autograd::Node* owner);
+// Only its values, for fused kernels.
+const Tensor& unpacked_values(PackedSaved& packed, const autograd::Node* owner);
 
 // A tensor saved for backward. An op's input is kept as is; an op's output is kept as its value plus
 // a weak link to its grad_fn (the saving node itself), which avoids the cycle node -> output -> node
