@@ -17,7 +17,7 @@
 
 namespace xgrad::detail {
 
-inline constexpr int kScratchSlots = 3;
+inline constexpr int kScratchSlots = 4;
 inline constexpr std::size_t kMaxKeptScratchBytes = std::size_t{64} << 20;
 
 struct ScratchBuffer {

@@ -12,6 +12,9 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
 
 #include "../detail/gemm.hpp"
 #include "../detail/op_support.hpp"
@@ -89,48 +92,111 @@ inline ValidRange valid_range(std::ptrdiff_t off, std::size_t sw, std::size_t w,
   return {static_cast<std::size_t>(l), static_cast<std::size_t>(h)};
 }
 
-// cols[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh + i·dh - ph, ow·sw + j·dw - pw] (0 outside), for one
-// sample; consecutive rows of cols are `ld` elements apart. Per kernel offset (i, j) the valid range
-// of ow is computed once: a stride-1 row is then a zero prefix, one copy and a zero suffix.
+// ---- stride 1: through a zero-padded copy of the sample ---------------------------------------------
+// With stride 1 every row of the columns, restricted to one output row, is a contiguous run of OW
+// elements of the input padded by (ph, pw): no bounds to check once the padding is materialised. The
+// padded sample (C × (H + 2ph) × (W + 2pw), 32 KB for the CNN workload's second convolution) lives in
+// scratch slot 3 and stays in L1/L2; the copies and adds run over whole vectors (the previous version
+// called memset/memmove per row and per border, which cost more than the data they moved).
+inline std::size_t padded_h(const Im2col& g) { return g.h + 2 * g.ph; }
+inline std::size_t padded_w(const Im2col& g) { return g.w + 2 * g.pw; }
+
+// dst[0, n) = src[0, n) in whole SIMD vectors, the last one overlapping the one before it. (Typed
+// xsimd loads and stores: a memcpy would be a char access that aliases everything, and the compiler
+// would reload the loop bounds from memory after every copy. The empty asm keeps GCC from turning
+// the loop back into a call of memmove, whose call overhead is what this function exists to avoid.)
 template <class T>
-void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::size_t ld) {
-  if (g.sh == 1 && g.sw == 1 && g.ow == g.w) {
-    // Stride 1 and as many positions as columns (a 'same' convolution): the valid rows of one kernel
-    // offset are one contiguous block of x shifted by a constant, so one copy per row of cols instead
-    // of one per output row (rows of 14 elements made the copies' call overhead dominate), and the
-    // few elements that wrapped around from a neighbouring row are zeroed after.
-    for (std::size_t c = 0; c < g.c; ++c) {
-      const T* xc = x + c * g.h * g.w;
-      for (std::size_t i = 0; i < g.kh; ++i) {
-        const auto ioff = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
-        // Output rows oh whose input row oh + ioff lies in [0, h).
-        const auto OH = static_cast<std::ptrdiff_t>(g.oh), H = static_cast<std::ptrdiff_t>(g.h);
-        const std::ptrdiff_t r_lo = std::clamp<std::ptrdiff_t>(-ioff, 0, OH);
-        const std::ptrdiff_t r_hi = std::clamp<std::ptrdiff_t>(H - ioff, r_lo, OH);
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
-          const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-          const ValidRange v = valid_range(woff, 1, g.w, g.ow);
-          const std::size_t lo_row = static_cast<std::size_t>(r_lo), hi_row = static_cast<std::size_t>(r_hi);
-          std::fill(row, row + lo_row * g.ow, T(0));
-          std::fill(row + hi_row * g.ow, row + g.oh * g.ow, T(0));
-          if (hi_row == lo_row) continue;
-          if (v.hi > v.lo) {
-            const std::size_t first = lo_row * g.ow + v.lo, last = (hi_row - 1) * g.ow + v.hi;
-            const std::ptrdiff_t shift = ioff * static_cast<std::ptrdiff_t>(g.w) + woff;  // x index - cols index
-            std::copy(xc + (static_cast<std::ptrdiff_t>(first) + shift), xc + (static_cast<std::ptrdiff_t>(last) + shift),
-                      row + first);
-          }
-          for (std::size_t oh = lo_row; oh < hi_row; ++oh) {  // valid_range gives lo <= hi
-            T* out = row + oh * g.ow;
-            std::fill(out, out + v.lo, T(0));
-            std::fill(out + v.hi, out + g.ow, T(0));
-          }
-        }
-      }
-    }
+inline void copy_run(T* __restrict dst, const T* __restrict src, std::size_t n) {
+  using V = xsimd::batch<T>;
+  constexpr std::size_t w = V::size;
+  if (n < w) {
+    for (std::size_t k = 0; k < n; ++k) dst[k] = src[k];
     return;
   }
+  std::size_t k = 0;
+  for (; k + w <= n; k += w) {
+    V::load_unaligned(src + k).store_unaligned(dst + k);
+    asm volatile("");
+  }
+  if (k < n) V::load_unaligned(src + n - w).store_unaligned(dst + n - w);
+}
+
+// dst[0, n) += src[0, n): whole vectors, then the rest one element at a time (an overlapping vector
+// would add twice).
+template <class T>
+inline void add_run(T* __restrict dst, const T* __restrict src, std::size_t n) {
+  using V = xsimd::batch<T>;
+  constexpr std::size_t w = V::size;
+  std::size_t k = 0;
+  for (; k + w <= n; k += w) (V::load_unaligned(dst + k) + V::load_unaligned(src + k)).store_unaligned(dst + k);
+  for (; k < n; ++k) dst[k] += src[k];
+}
+
+// The sample x (C×H×W) padded by (ph, pw) with zeros, or x itself when there is no padding.
+template <class T>
+const T* padded_sample(const T* x, const Im2col& g) {
+  if (g.ph == 0 && g.pw == 0) return x;
+  const std::size_t hp = padded_h(g), wp = padded_w(g);
+  T* p = scratch<T>(g.c * hp * wp, 3);
+  for (std::size_t c = 0; c < g.c; ++c) {
+    T* pc = p + c * hp * wp;
+    const T* xc = x + c * g.h * g.w;
+    std::fill(pc, pc + g.ph * wp, T(0));
+    for (std::size_t h = 0; h < g.h; ++h) {
+      T* row = pc + (h + g.ph) * wp;
+      for (std::size_t k = 0; k < g.pw; ++k) {  // borders of a few elements: no memset calls
+        row[k] = T(0);
+        row[wp - 1 - k] = T(0);
+      }
+      copy_run(row + g.pw, xc + h * g.w, g.w);
+    }
+    std::fill(pc + (g.ph + g.h) * wp, pc + hp * wp, T(0));
+  }
+  return p;
+}
+
+template <class T>
+void im2col_stride1(const T* x, T* __restrict cols, const Im2col& g, std::size_t ld) {
+  const T* src = padded_sample(x, g);
+  const std::size_t hp = padded_h(g), wp = padded_w(g), C = g.c, KH = g.kh, KW = g.kw, OH = g.oh, OW = g.ow,
+                    DH = g.dh, DW = g.dw;
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t i = 0; i < KH; ++i)
+      for (std::size_t j = 0; j < KW; ++j) {
+        T* row = cols + ((c * KH + i) * KW + j) * ld;
+        const T* in = src + c * hp * wp + i * DH * wp + j * DW;  // input row oh + i·dh - ph, shifted
+        for (std::size_t oh = 0; oh < OH; ++oh) copy_run(row + oh * OW, in + oh * wp, OW);
+      }
+}
+
+// Accumulates into a zeroed padded sample (its border catches the contributions that fall into the
+// padding), then copies its interior out: x is written whole, nothing needs zeroing beforehand.
+// Each element receives its contributions in (i, j) order, as in the general path.
+template <class T>
+void col2im_stride1(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
+  const bool padded = g.ph != 0 || g.pw != 0;
+  const std::size_t hp = padded_h(g), wp = padded_w(g), C = g.c, KH = g.kh, KW = g.kw, OH = g.oh, OW = g.ow,
+                    DH = g.dh, DW = g.dw, H = g.h, W = g.w, PH = g.ph, PW = g.pw;
+  T* acc = padded ? scratch<T>(C * hp * wp, 3) : x;
+  std::fill(acc, acc + C * hp * wp, T(0));
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t i = 0; i < KH; ++i)
+      for (std::size_t j = 0; j < KW; ++j) {
+        const T* row = cols + ((c * KH + i) * KW + j) * ld;
+        T* out = acc + c * hp * wp + i * DH * wp + j * DW;
+        for (std::size_t oh = 0; oh < OH; ++oh) add_run(out + oh * wp, row + oh * OW, OW);
+      }
+  if (!padded) return;
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t h = 0; h < H; ++h) copy_run(x + (c * H + h) * W, acc + (c * hp + h + PH) * wp + PW, W);
+}
+
+// cols[(c·kh + i)·kw + j, oh·OW + ow] = x[c, oh·sh + i·dh - ph, ow·sw + j·dw - pw] (0 outside), for one
+// sample; consecutive rows of cols are `ld` elements apart. Strides above 1: per kernel offset (i, j)
+// the valid range of ow is computed once, the rest is filled with zeros.
+template <class T>
+void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::size_t ld) {
+  if (g.sh == 1 && g.sw == 1) return im2col_stride1(x, cols, g, ld);
   for (std::size_t c = 0; c < g.c; ++c) {
     const T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -148,55 +214,22 @@ void im2col(const T* __restrict x, T* __restrict cols, const Im2col& g, std::siz
           }
           const T* src = xc + static_cast<std::size_t>(hh) * g.w;
           std::fill(out, out + v.lo, T(0));
-          if (g.sw == 1) {
+          if (g.sw == 1)
             std::copy(src + (static_cast<std::ptrdiff_t>(v.lo) + woff), src + (static_cast<std::ptrdiff_t>(v.hi) + woff),
                       out + v.lo);
-          } else {
+          else
             for (std::size_t ow = v.lo; ow < v.hi; ++ow) out[ow] = src[static_cast<std::ptrdiff_t>(ow * g.sw) + woff];
-          }
           std::fill(out + v.hi, out + g.ow, T(0));
         }
       }
   }
 }
 
-// The adjoint: x[c, h, w] += cols[...] for every position that read it. x must be zeroed first.
-// With `cols_writable` (the kernels' own scratch), stride 1 and as many positions as columns, as in
-// im2col: one contiguous add per row of cols; the cols elements that would land on a wrapped-around
-// position (outside the valid range of their row) are zeroed first, so they add exact zeros (x never
-// holds -0: it starts at +0, and a sum reaching -0 needs every term to be -0).
+// The adjoint: x[c, h, w] = Σ cols[...] over every position that read it (x is written whole).
 template <class T>
-void col2im(T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld, bool cols_writable) {
-  if (cols_writable && g.sh == 1 && g.sw == 1 && g.ow == g.w) {
-    for (std::size_t c = 0; c < g.c; ++c) {
-      T* xc = x + c * g.h * g.w;
-      for (std::size_t i = 0; i < g.kh; ++i) {
-        const auto ioff = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
-        const auto OH = static_cast<std::ptrdiff_t>(g.oh), H = static_cast<std::ptrdiff_t>(g.h);
-        const auto lo_row = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(-ioff, 0, OH));
-        const auto hi_row = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(H - ioff, static_cast<std::ptrdiff_t>(lo_row), OH));
-        if (hi_row == lo_row) continue;
-        for (std::size_t j = 0; j < g.kw; ++j) {
-          T* row = cols + ((c * g.kh + i) * g.kw + j) * ld;
-          const std::ptrdiff_t woff = static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-          const ValidRange v = valid_range(woff, 1, g.w, g.ow);
-          if (v.hi == v.lo) continue;
-          for (std::size_t oh = lo_row; oh < hi_row; ++oh) {
-            T* in = row + oh * g.ow;
-            std::fill(in, in + v.lo, T(0));
-            std::fill(in + v.hi, in + g.ow, T(0));
-          }
-          const std::size_t first = lo_row * g.ow + v.lo, last = (hi_row - 1) * g.ow + v.hi;
-          const std::ptrdiff_t shift = ioff * static_cast<std::ptrdiff_t>(g.w) + woff;
-          T* dst = xc + (static_cast<std::ptrdiff_t>(first) + shift);
-          const T* src = row + first;
-#pragma omp simd
-          for (std::size_t k = 0; k < last - first; ++k) dst[k] += src[k];
-        }
-      }
-    }
-    return;
-  }
+void col2im(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
+  if (g.sh == 1 && g.sw == 1) return col2im_stride1(cols, x, g, ld);
+  std::fill(x, x + g.c * g.h * g.w, T(0));
   for (std::size_t c = 0; c < g.c; ++c) {
     T* xc = x + c * g.h * g.w;
     for (std::size_t i = 0; i < g.kh; ++i)
@@ -210,14 +243,7 @@ void col2im(T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld
           if (hh < 0 || hh >= static_cast<std::ptrdiff_t>(g.h)) continue;
           const T* in = row + oh * g.ow;
           T* dst = xc + static_cast<std::size_t>(hh) * g.w;  // dst[ow·sw + woff] in bounds for ow in [lo, hi)
-          if (g.sw == 1) {
-            T* d0 = dst + (static_cast<std::ptrdiff_t>(v.lo) + woff);
-            const T* i0 = in + v.lo;
-#pragma omp simd
-            for (std::size_t k = 0; k < v.hi - v.lo; ++k) d0[k] += i0[k];
-          } else {
-            for (std::size_t ow = v.lo; ow < v.hi; ++ow) dst[static_cast<std::ptrdiff_t>(ow * g.sw) + woff] += in[ow];
-          }
+          for (std::size_t ow = v.lo; ow < v.hi; ++ow) dst[static_cast<std::ptrdiff_t>(ow * g.sw) + woff] += in[ow];
         }
       }
   }
@@ -287,10 +313,9 @@ Tensor fold_impl(const Tensor& cols, const Im2col& g) {
   Tensor out = dispatch(cols.dtype(), [&](auto tag) {
     using T = decltype(tag);
     Array<T> o = empty_array<T>(g.input_shape(), "fold");
-    std::fill(o.data(), o.data() + o.size(), T(0));
     const T* pc = arr<T>(cols).data();
     const std::size_t in_step = g.c * g.h * g.w, col_step = g.rows() * g.cols();
-    for (std::size_t s = 0; s < g.n; ++s) col2im(const_cast<T*>(pc) + s * col_step, o.data() + s * in_step, g, g.cols(), false);
+    for (std::size_t s = 0; s < g.n; ++s) col2im(pc + s * col_step, o.data() + s * in_step, g, g.cols());
     return make_tensor(std::move(o));
   });
   record<FoldBackward>(out, {&cols}, g);
@@ -511,10 +536,7 @@ void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
     const T* gs = gy + s * g.o * L;
     for (std::size_t gr = 0; gr < g.groups; ++gr)
       gemm<T>(true, false, cgk, L, og, w + gr * og * cgk, cgk, gs + gr * og * L, L, T(0), dst + gr * cgk * L, L);
-    if (!identity) {
-      std::fill(dxs, dxs + in_step, T(0));
-      col2im(dcols, dxs, im, L, true);
-    }
+    if (!identity) col2im(dcols, dxs, im, L);
   }
 }
 
