@@ -13,8 +13,12 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "../detail/gemm.hpp"
 #include "../detail/op_support.hpp"
@@ -121,14 +125,36 @@ inline void copy_run(T* __restrict dst, const T* __restrict src, std::size_t n) 
   if (k < n) V::load_unaligned(src + n - w).store_unaligned(dst + n - w);
 }
 
-// dst[0, n) += src[0, n): whole vectors, then the rest one element at a time (an overlapping vector
-// would add twice).
+// dst[0, n) += src[0, n): whole vectors, then the rest in one masked vector where AVX2 has them (an
+// overlapping vector would add twice; element by element, the rest of a 14-wide row cost more than
+// its first 8).
 template <class T>
 inline void add_run(T* __restrict dst, const T* __restrict src, std::size_t n) {
   using V = xsimd::batch<T>;
   constexpr std::size_t w = V::size;
   std::size_t k = 0;
-  for (; k + w <= n; k += w) (V::load_unaligned(dst + k) + V::load_unaligned(src + k)).store_unaligned(dst + k);
+  for (; k + w <= n; k += w) {
+    (V::load_unaligned(dst + k) + V::load_unaligned(src + k)).store_unaligned(dst + k);
+    asm volatile("");
+  }
+  if (k == n) return;
+#if defined(__AVX2__)
+  if constexpr (w * sizeof(T) == 32) {
+    // Lanes [0, n - k) set: a window into 8 ones followed by 8 zeros (of the element's width).
+    alignas(32) static constexpr std::int32_t ones32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(32) static constexpr std::int64_t ones64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    const std::size_t r = n - k;
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones32 + 8 - r));
+      _mm256_maskstore_ps(dst + k, m, _mm256_add_ps(_mm256_maskload_ps(dst + k, m), _mm256_maskload_ps(src + k, m)));
+      return;
+    } else if constexpr (std::is_same_v<T, double>) {
+      const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones64 + 4 - r));
+      _mm256_maskstore_pd(dst + k, m, _mm256_add_pd(_mm256_maskload_pd(dst + k, m), _mm256_maskload_pd(src + k, m)));
+      return;
+    }
+  }
+#endif
   for (; k < n; ++k) dst[k] += src[k];
 }
 
