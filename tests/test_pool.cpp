@@ -3,6 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <xgrad.hpp>
+#include <xtensor/xadapt.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
 
 #include "helpers.hpp"
 #include "error_checks.hpp"
@@ -146,4 +151,53 @@ TEST_CASE("pooling errors name the op and the shapes") {
   // Absurd sizes are errors before anything is allocated.
   check_error([] { F::adaptive_avg_pool2d(zeros({1, 1, 4, 4}), {std::size_t{1} << 40, 2}); }, {"adaptive_avg_pool2d", "too large"});
   check_error([] { F::max_pool2d(zeros({1, 1, 4, 4}), 2, {.stride = Size2(std::size_t{1} << 50)}); }, {"max_pool2d", "stride", "too large"});
+}
+
+// The 2×2, stride-2 kernel runs 8 windows at a time (AVX2), 4 at a time for rows of 4 to 7 windows,
+// one at a time below: every row length from 1 to 17 windows, an odd last row and column (dropped),
+// many ties, NaNs and signed zeros, float32, against PyTorch's rule written out: scan the window
+// row-major, take a value if it is greater than the best so far or NaN (the first of equal values
+// wins, the last NaN wins). The gradient of sum(out ⊙ G) puts G at each window's argmax.
+TEST_CASE("max_pool2d: the vectorised 2x2 kernel follows the scalar rule for ties, NaNs and every row length") {
+  std::mt19937 rng(17);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float pool[] = {-1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, nan};
+  for (std::size_t w = 2; w <= 35; ++w) {
+    CAPTURE(w);
+    const std::size_t h = 5, ow = w / 2, oh = h / 2, planes = 2;
+    std::vector<float> xv(planes * h * w);
+    for (float& v : xv) v = pool[rng() % 7];
+    xt::xarray<float> xa = xt::adapt(xv, std::vector<std::size_t>{1, planes, h, w});
+    Tensor x = tensor(xa);
+    x.requires_grad_();
+    Tensor out = F::max_pool2d(x, 2);
+    REQUIRE(out.shape() == Shape{1, planes, oh, ow});
+    Tensor G = (arange(static_cast<std::int64_t>(planes * oh * ow), kFloat32) + 1.0).reshape({1, static_cast<std::int64_t>(planes),
+                                                                                              static_cast<std::int64_t>(oh), static_cast<std::int64_t>(ow)});
+    (out * G).sum().backward();
+    const xt::xarray<float> o = out.detach().data<float>();
+    const xt::xarray<float> gx = x.grad().data<float>();
+    std::vector<float> expected_grad(xv.size(), 0.0f);
+    for (std::size_t p = 0; p < planes; ++p)
+      for (std::size_t i = 0; i < oh; ++i)
+        for (std::size_t j = 0; j < ow; ++j) {
+          std::size_t arg = (p * h + 2 * i) * w + 2 * j;
+          for (std::size_t k : {(p * h + 2 * i) * w + 2 * j + 1, (p * h + 2 * i + 1) * w + 2 * j, (p * h + 2 * i + 1) * w + 2 * j + 1})
+            if (xv[k] > xv[arg] || std::isnan(xv[k])) arg = k;
+          const float got = o.data()[(p * oh + i) * ow + j];
+          CAPTURE(i);
+          CAPTURE(j);
+          if (std::isnan(xv[arg])) {
+            CHECK(std::isnan(got));
+          } else {
+            CHECK(got == xv[arg]);
+            CHECK(std::signbit(got) == std::signbit(xv[arg]));
+          }
+          expected_grad[arg] += static_cast<float>((p * oh + i) * ow + j + 1);
+        }
+    for (std::size_t k = 0; k < xv.size(); ++k) {
+      CAPTURE(k);
+      CHECK(gx.data()[k] == expected_grad[k]);
+    }
+  }
 }

@@ -125,9 +125,11 @@ inline void copy_run(T* __restrict dst, const T* __restrict src, std::size_t n) 
   if (k < n) V::load_unaligned(src + n - w).store_unaligned(dst + n - w);
 }
 
-// dst[0, n) += src[0, n): whole vectors, then the rest in one masked vector where AVX2 has them (an
-// overlapping vector would add twice; element by element, the rest of a 14-wide row cost more than
-// its first 8).
+// dst[0, n) += src[0, n): whole vectors, then the rest of the row in one more vector whose extra
+// lanes add zeros: src is read through a mask (AVX2's masked load), dst in full and written back in
+// full, so dst needs one vector of slack after the run (the accumulator below has it) and its extra
+// lanes are rewritten with their own values. (Element by element, the rest of a 14-wide row cost
+// more than its first 8; AVX2's masked *store* is microcoded on AMD and was slower still.)
 template <class T>
 inline void add_run(T* __restrict dst, const T* __restrict src, std::size_t n) {
   using V = xsimd::batch<T>;
@@ -139,20 +141,19 @@ inline void add_run(T* __restrict dst, const T* __restrict src, std::size_t n) {
   }
   if (k == n) return;
 #if defined(__AVX2__)
-  if constexpr (w * sizeof(T) == 32) {
-    // Lanes [0, n - k) set: a window into 8 ones followed by 8 zeros (of the element's width).
+  if constexpr (w * sizeof(T) == 32 && (std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+    // Lanes [0, n - k) set: a window into ones followed by zeros (of the element's width).
     alignas(32) static constexpr std::int32_t ones32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     alignas(32) static constexpr std::int64_t ones64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
     const std::size_t r = n - k;
     if constexpr (std::is_same_v<T, float>) {
       const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones32 + 8 - r));
-      _mm256_maskstore_ps(dst + k, m, _mm256_add_ps(_mm256_maskload_ps(dst + k, m), _mm256_maskload_ps(src + k, m)));
-      return;
-    } else if constexpr (std::is_same_v<T, double>) {
+      _mm256_storeu_ps(dst + k, _mm256_add_ps(_mm256_loadu_ps(dst + k), _mm256_maskload_ps(src + k, m)));
+    } else {
       const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ones64 + 4 - r));
-      _mm256_maskstore_pd(dst + k, m, _mm256_add_pd(_mm256_maskload_pd(dst + k, m), _mm256_maskload_pd(src + k, m)));
-      return;
+      _mm256_storeu_pd(dst + k, _mm256_add_pd(_mm256_loadu_pd(dst + k), _mm256_maskload_pd(src + k, m)));
     }
+    return;
   }
 #endif
   for (; k < n; ++k) dst[k] += src[k];
@@ -195,16 +196,17 @@ void im2col_stride1(const T* x, T* __restrict cols, const Im2col& g, std::size_t
       }
 }
 
-// Accumulates into a zeroed padded sample (its border catches the contributions that fall into the
-// padding), then copies its interior out: x is written whole, nothing needs zeroing beforehand.
-// Each element receives its contributions in (i, j) order, as in the general path.
+// Accumulates into a zeroed padded sample in scratch slot 3 (its border catches the contributions
+// that fall into the padding; one vector of slack after it for add_run), then copies its interior
+// out: x is written whole, nothing needs zeroing beforehand. Each element receives its contributions
+// in (i, j) order, as in the general path.
 template <class T>
 void col2im_stride1(const T* __restrict cols, T* __restrict x, const Im2col& g, std::size_t ld) {
-  const bool padded = g.ph != 0 || g.pw != 0;
   const std::size_t hp = padded_h(g), wp = padded_w(g), C = g.c, KH = g.kh, KW = g.kw, OH = g.oh, OW = g.ow,
                     DH = g.dh, DW = g.dw, H = g.h, W = g.w, PH = g.ph, PW = g.pw;
-  T* acc = padded ? scratch<T>(C * hp * wp, 3) : x;
-  std::fill(acc, acc + C * hp * wp, T(0));
+  const std::size_t size = C * hp * wp, slack = xsimd::batch<T>::size;
+  T* acc = scratch<T>(size + slack, 3);
+  std::fill(acc, acc + size + slack, T(0));
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t i = 0; i < KH; ++i)
       for (std::size_t j = 0; j < KW; ++j) {
@@ -212,7 +214,6 @@ void col2im_stride1(const T* __restrict cols, T* __restrict x, const Im2col& g, 
         T* out = acc + c * hp * wp + i * DH * wp + j * DW;
         for (std::size_t oh = 0; oh < OH; ++oh) add_run(out + oh * wp, row + oh * OW, OW);
       }
-  if (!padded) return;
   for (std::size_t c = 0; c < C; ++c)
     for (std::size_t h = 0; h < H; ++h) copy_run(x + (c * H + h) * W, acc + (c * hp + h + PH) * wp + PW, W);
 }

@@ -16,6 +16,11 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <type_traits>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "../detail/op_support.hpp"
 #include "../detail/row_gather.hpp"
@@ -299,6 +304,118 @@ Tensor average(const Tensor& x4, bool batched, std::shared_ptr<AvgPlan> plan) {
   return batched ? out : squeeze(out, 0);
 }
 
+
+// ---- 2×2, stride-2 max pooling of one output row (rows r0, r1 of the input plane) --------------------
+// out[j] = the max of r0[2j], r0[2j+1], r1[2j], r1[2j+1] and idx[j] its offset in the plane, scanned
+// in that order: the first of equal values wins, a NaN wins (the last NaN), as in the general loop.
+template <class T>
+void max2x2_row_scalar(const T* r0, const T* r1, std::size_t j0, std::size_t j1, T* out, std::int32_t* idx,
+                       std::int32_t row_at, std::int32_t down) {
+  for (std::size_t j = j0; j < j1; ++j) {
+    const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+    T best = v0;
+    std::int32_t arg = 0;
+    const bool t1 = v1 > best || v1 != v1;
+    best = t1 ? v1 : best;
+    arg = t1 ? 1 : arg;
+    const bool t2 = v2 > best || v2 != v2;
+    best = t2 ? v2 : best;
+    arg = t2 ? down : arg;
+    const bool t3 = v3 > best || v3 != v3;
+    best = t3 ? v3 : best;
+    arg = t3 ? down + 1 : arg;
+    out[j] = best;
+    if (idx) idx[j] = row_at + static_cast<std::int32_t>(2 * j) + arg;
+  }
+}
+
+#if defined(__AVX2__)
+// The same rule on 8 windows j0..j0+7 at once (float). The even and odd elements of 16 consecutive
+// inputs come out of one shuffle each (per 128-bit lane) and a cross-lane permute; GT_OQ is false
+// when either side is NaN, UNORD_Q(v, v) true when v is: the scalar `v > best || v != v`.
+inline void max2x2_8(const float* r0, const float* r1, std::size_t j0, float* out, std::int32_t* idx,
+                     std::int32_t row_at, std::int32_t down) {
+  const auto split = [](const float* p, __m256& even, __m256& odd) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
+  };
+  __m256 v0, v1, v2, v3;
+  split(r0 + 2 * j0, v0, v1);
+  split(r1 + 2 * j0, v2, v3);
+  __m256 best = v0;
+  __m256i arg = _mm256_setzero_si256();
+  const auto take = [&](__m256 v, std::int32_t at) {
+    const __m256 t = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    best = _mm256_blendv_ps(best, v, t);
+    arg = _mm256_blendv_epi8(arg, _mm256_set1_epi32(at), _mm256_castps_si256(t));
+  };
+  take(v1, 1);
+  take(v2, down);
+  take(v3, down + 1);
+  _mm256_storeu_ps(out + j0, best);
+  if (idx) {
+    const __m256i base = _mm256_add_epi32(_mm256_set1_epi32(row_at + static_cast<std::int32_t>(2 * j0)),
+                                          _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + j0), _mm256_add_epi32(base, arg));
+  }
+}
+
+// 4 windows j0..j0+3 with 128-bit vectors: rows of 4 to 7 windows (the CNN workload's second pooling
+// has 7).
+inline void max2x2_4(const float* r0, const float* r1, std::size_t j0, float* out, std::int32_t* idx,
+                     std::int32_t row_at, std::int32_t down) {
+  const auto split = [](const float* p, __m128& even, __m128& odd) {
+    const __m128 a = _mm_loadu_ps(p), b = _mm_loadu_ps(p + 4);
+    even = _mm_shuffle_ps(a, b, 0x88);
+    odd = _mm_shuffle_ps(a, b, 0xDD);
+  };
+  __m128 v0, v1, v2, v3;
+  split(r0 + 2 * j0, v0, v1);
+  split(r1 + 2 * j0, v2, v3);
+  __m128 best = v0;
+  __m128i arg = _mm_setzero_si128();
+  const auto take = [&](__m128 v, std::int32_t at) {
+    const __m128 t = _mm_or_ps(_mm_cmp_ps(v, best, _CMP_GT_OQ), _mm_cmp_ps(v, v, _CMP_UNORD_Q));
+    best = _mm_blendv_ps(best, v, t);
+    arg = _mm_blendv_epi8(arg, _mm_set1_epi32(at), _mm_castps_si128(t));
+  };
+  take(v1, 1);
+  take(v2, down);
+  take(v3, down + 1);
+  _mm_storeu_ps(out + j0, best);
+  if (idx) {
+    const __m128i base = _mm_add_epi32(_mm_set1_epi32(row_at + static_cast<std::int32_t>(2 * j0)), _mm_setr_epi32(0, 2, 4, 6));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(idx + j0), _mm_add_epi32(base, arg));
+  }
+}
+#endif
+
+// One output row: whole groups of 8 windows, the last group overlapping the one before it (it
+// recomputes a few windows and stores the same values again), so rows of 8 to 15 windows need no
+// scalar tail; rows of 4 to 7 take two overlapping groups of 4. Shorter rows and double go element
+// by element.
+template <class T>
+void max2x2_row(const T* r0, const T* r1, std::size_t ow, T* out, std::int32_t* idx, std::int32_t row_at,
+                std::int32_t down) {
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (ow >= 8) {
+      std::size_t j = 0;
+      for (; j + 8 <= ow; j += 8) max2x2_8(r0, r1, j, out, idx, row_at, down);
+      if (j < ow) max2x2_8(r0, r1, ow - 8, out, idx, row_at, down);
+      return;
+    }
+    if (ow >= 4) {
+      max2x2_4(r0, r1, 0, out, idx, row_at, down);
+      max2x2_4(r0, r1, ow - 4, out, idx, row_at, down);
+      return;
+    }
+  }
+#endif
+  max2x2_row_scalar(r0, r1, 0, ow, out, idx, row_at, down);
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
@@ -343,28 +460,8 @@ Tensor max_pool2d(const Tensor& input, Size2 kernel, const Pool2dArgs& args) {
       if (k2) {  // the common 2×2, stride-2 window without padding: no bounds to clip
         for (std::size_t i = 0; i < oh; ++i) {
           const T* r0 = xb + 2 * i * W;
-          const T* r1 = r0 + W;
-          T* orow = po + i * ow;
-          const auto row_at = static_cast<std::int32_t>(2 * i * W), down = static_cast<std::int32_t>(W);
-          // The same scan order and rule as the general loop: row-major, the first of equal values
-          // wins, a NaN wins (the last NaN). Branch-free, so that the loop vectorises.
-#pragma omp simd
-          for (std::size_t j = 0; j < ow; ++j) {
-            const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
-            T best = v0;
-            std::int32_t arg = 0;
-            const bool t1 = v1 > best || v1 != v1;
-            best = t1 ? v1 : best;
-            arg = t1 ? 1 : arg;
-            const bool t2 = v2 > best || v2 != v2;
-            best = t2 ? v2 : best;
-            arg = t2 ? down : arg;
-            const bool t3 = v3 > best || v3 != v3;
-            best = t3 ? v3 : best;
-            arg = t3 ? down + 1 : arg;
-            orow[j] = best;
-            if (pi) pi[i * ow + j] = row_at + static_cast<std::int32_t>(2 * j) + arg;
-          }
+          max2x2_row(r0, r0 + W, ow, po + i * ow, pi ? pi + i * ow : nullptr, static_cast<std::int32_t>(2 * i * W),
+                     static_cast<std::int32_t>(W));
         }
         po += oh * ow;
         if (pi) pi += oh * ow;
