@@ -1,18 +1,25 @@
 // The packed float32 GEMM engine (detail/packed_gemm.hpp).
 //
-// gemm_packed, BLIS-style: K is cut into blocks of at most kKcMax (equal sizes, so the blocking
-// depends on K alone), M into blocks whose packed A (mc×kc) stays in L2. For each block, 16 columns
-// of B at a time are copied into a 64-byte aligned [kc][16] stack panel (zero padded at the right
-// edge) that stays in L1 while every 6-row panel of A streams over it through the 6×16 microkernel:
-// 12 accumulators, per k two loads of B and six broadcasts of A. The first K block writes C with the
-// epilogue asked for (store, or store with the row's bias), later blocks add to it. Edges: a panel of
-// fewer than 6 rows runs a kernel instantiated for that many rows; fewer than 16 columns use one or
-// two vectors with a masked last load/store. No tile buffer, no zeroing pass.
+// gemm_packed, BLIS-style, with A packed once by the caller (PackedA: 6-row panels [K][6]). K is cut
+// into blocks of at most kKcMax (equal sizes: the blocking depends on K alone; K = 288 is one block),
+// N into blocks whose packed B (kc×nc, a per-thread buffer) stays in L2, M into blocks of A that stay
+// in L2. Loop order jc (N block) -> pc (K block) -> ic (M block) -> jr (16 columns) -> ir (6 rows):
+// a [kc][16] panel of B stays in L1 while every 6-row panel of A streams over it through the 6×16
+// microkernel (12 ymm accumulators; per k two loads of B, six broadcasts of A, twelve FMAs). The first
+// A panel over a B panel reads B itself (masked past N's edge) and writes the packed panel as it goes:
+// packing B costs no pass of its own. The epilogue writes C directly: store, store with the row's
+// bias (first K block), or accumulate (later K blocks, or when asked); C's tile is prefetched when the
+// kernel starts (the convolution's outputs are cold). Edges: fewer than 6 rows run a kernel
+// instantiated for that many rows, fewer than 16 columns one or two vectors with a masked last
+// load/store. No tile buffer, no zeroing pass.
 //
-// gemm_nt (C = A·Bᵀ, both contiguous along K): a dot-product microkernel over 4 rows of A × 3 rows
-// of B (12 accumulators, 7 loads per 12 FMAs, a masked load for K's tail), reduced by hadd trees at
-// the end of each K block; no packing at all. K blocks of at most kNtKcMax and N blocks whose B rows
-// (nc×kc) stay in L2.
+// gemm_nt (C = A·Bᵀ, A M×K and B N×K both contiguous along K): the same outer-product kernel turned
+// round. 16 rows of A are packed into a [kc][16] panel by 8×8 register transposes (A is the small
+// operand of the weight gradient: 64 rows of G against 288 rows of columns, so only 64 of the
+// 352 rows per k are packed); the other operand is broadcast straight from B's rows (six rows of B,
+// 6·kc floats, stay in L1 while the packed A block, in L2, streams under them). The accumulators
+// hold a 16×6 tile of Cᵀ; the epilogue writes it transposed (through a small local tile: once per
+// K block of up to 512, so its cost is amortised).
 #include "detail/packed_gemm.hpp"
 
 #include <algorithm>
@@ -84,26 +91,6 @@ inline __m256i lane_mask(std::size_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Copies B's kc×nc block into nc/16 (rounded up) panels of [kc][16], zero padded past nc, reading B
-// row by row (a sequential stream for the prefetcher, even when B comes from memory).
-void pack_b_block(const float* b, std::size_t ldb, std::size_t kc, std::size_t nc, float* packed) {
-  const std::size_t full = nc / NR, rest = nc % NR;
-  const __m256i m0 = lane_mask(std::min<std::size_t>(rest, 8));
-  const __m256i m1 = lane_mask(rest > 8 ? rest - 8 : 0);
-  for (std::size_t k = 0; k < kc; ++k, b += ldb) {
-    float* dst = packed + k * NR;
-    for (std::size_t p = 0; p < full; ++p, dst += kc * NR) {
-      _mm256_store_ps(dst, _mm256_loadu_ps(b + p * NR));
-      _mm256_store_ps(dst + 8, _mm256_loadu_ps(b + p * NR + 8));
-    }
-    if (rest) {
-      const float* src = b + full * NR;
-      _mm256_store_ps(dst, _mm256_maskload_ps(src, m0));
-      _mm256_store_ps(dst + 8, rest > 8 ? _mm256_maskload_ps(src + 8, m1) : _mm256_setzero_ps());
-    }
-  }
-}
-
 // One vector of C's row: the epilogue applied to accumulator v, `mask` when the vector is partial.
 template <bool Masked>
 inline void write_vector(float* c, __m256 v, Epilogue epi, float bias, __m256i mask) {
@@ -118,24 +105,50 @@ inline void write_vector(float* c, __m256 v, Epilogue epi, float bias, __m256i m
 }
 
 // C's R×nc tile (R <= 6; nc <= 16, two vectors when Two, else nc <= 8) from an A panel ([kc][6])
-// and a B panel ([kc][16]).
-template <int R, bool Two>
-void micro_kernel(std::size_t kc, const float* __restrict a, const float* __restrict b, float* c, std::size_t ldc,
-                  std::size_t nc, Epilogue epi, const float* bias) {
+// and a B panel ([kc][16]). With PackB, the kernel reads B's kc×nc block itself (b_src, ldb; masked
+// past nc) and writes the panel as it goes (the first A panel of a B panel: packing costs no pass
+// of its own); without, it reads the panel.
+template <int R, bool Two, bool PackB>
+void micro_kernel(std::size_t kc, const float* __restrict a, float* __restrict b, float* c, std::size_t ldc,
+                  std::size_t nc, Epilogue epi, const float* bias, const float* b_src, std::size_t ldb) {
   __m256 c0[R], c1[R];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
-  for (std::size_t k = 0; k < kc; ++k, a += MR, b += NR) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = Two ? _mm256_load_ps(b + 8) : _mm256_setzero_ps();
+  const bool full = nc == (Two ? 16 : 8);
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r);
-      c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
-      if constexpr (Two) c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+  for (int r = 0; r < R; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + static_cast<std::size_t>(r) * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + static_cast<std::size_t>(r) * ldc + 15), _MM_HINT_T0);
+  }
+  if constexpr (PackB) {
+    const __m256i m0 = lane_mask(Two ? 8 : nc), m1 = lane_mask(Two ? nc - 8 : 0);
+    for (std::size_t k = 0; k < kc; ++k, a += MR, b += NR, b_src += ldb) {
+      _mm_prefetch(reinterpret_cast<const char*>(b_src + 8 * ldb), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b_src + 8 * ldb + 15), _MM_HINT_T0);
+      const __m256 b0 = full || Two ? _mm256_loadu_ps(b_src) : _mm256_maskload_ps(b_src, m0);
+      const __m256 b1 = !Two ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(b_src + 8) : _mm256_maskload_ps(b_src + 8, m1);
+      _mm256_store_ps(b, b0);
+      if constexpr (Two) _mm256_store_ps(b + 8, b1);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const __m256 ar = _mm256_broadcast_ss(a + r);
+        c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
+        if constexpr (Two) c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+      }
+    }
+  } else {
+#pragma GCC unroll 4
+    for (std::size_t k = 0; k < kc; ++k, a += MR, b += NR) {
+      const __m256 b0 = _mm256_load_ps(b);
+      const __m256 b1 = Two ? _mm256_load_ps(b + 8) : _mm256_setzero_ps();
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const __m256 ar = _mm256_broadcast_ss(a + r);
+        c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
+        if constexpr (Two) c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+      }
     }
   }
-  const bool full = nc == (Two ? 16 : 8);
   const __m256i mask = lane_mask(Two ? nc - 8 : nc);
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
@@ -152,16 +165,16 @@ void micro_kernel(std::size_t kc, const float* __restrict a, const float* __rest
   }
 }
 
-template <bool Two>
-void micro_kernel_rows(std::size_t rows, std::size_t kc, const float* a, const float* b, float* c, std::size_t ldc,
-                       std::size_t nc, Epilogue epi, const float* bias) {
+template <bool Two, bool PackB>
+void micro_kernel_rows(std::size_t rows, std::size_t kc, const float* a, float* b, float* c, std::size_t ldc,
+                       std::size_t nc, Epilogue epi, const float* bias, const float* b_src, std::size_t ldb) {
   switch (rows) {
-    case 6: micro_kernel<6, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
-    case 5: micro_kernel<5, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
-    case 4: micro_kernel<4, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
-    case 3: micro_kernel<3, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
-    case 2: micro_kernel<2, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
-    default: micro_kernel<1, Two>(kc, a, b, c, ldc, nc, epi, bias); break;
+    case 6: micro_kernel<6, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
+    case 5: micro_kernel<5, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
+    case 4: micro_kernel<4, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
+    case 3: micro_kernel<3, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
+    case 2: micro_kernel<2, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
+    default: micro_kernel<1, Two, PackB>(kc, a, b, c, ldc, nc, epi, bias, b_src, ldb); break;
   }
 }
 
@@ -264,6 +277,8 @@ void nt_kernel_rows(std::size_t rows, std::size_t kc, const float* b, std::size_
 
 #else  // the portable scalar fallback: same blocking, plain loops
 
+// Copies B's kc×nc block into nc/16 (rounded up) panels of [kc][16], zero padded past nc (the AVX2
+// kernels pack their panels themselves).
 void pack_b_block(const float* b, std::size_t ldb, std::size_t kc, std::size_t nc, float* packed) {
   const std::size_t panels = (nc + NR - 1) / NR;
   for (std::size_t k = 0; k < kc; ++k, b += ldb)
@@ -351,20 +366,28 @@ void gemm_packed(const PackedA& a, const float* b, std::size_t ldb, std::size_t 
       const Epilogue epi = (k0 > 0 || accumulate) ? Epilogue::Accumulate
                            : row_bias           ? Epilogue::Bias
                                                 : Epilogue::Store;
+#ifndef XGRAD_PACKED_GEMM_AVX2
       pack_b_block(b + k0 * ldb + j0, ldb, kc, nc, packed_b);
+#endif
       for (std::size_t p0 = 0; p0 < panels; p0 += panels_per_block) {
         const std::size_t p1 = std::min(panels, p0 + panels_per_block);
         for (std::size_t jr = 0; jr < nc; jr += NR) {
           const std::size_t ncr = std::min(NR, nc - jr);
-          const float* bp = packed_b + jr * kc;
+          float* bp = packed_b + jr * kc;
+          [[maybe_unused]] const float* b_src = b + k0 * ldb + j0 + jr;  // read by the packing kernel
           for (std::size_t p = p0; p < p1; ++p) {
             const std::size_t row0 = p * MR, rows = std::min(MR, m - row0);
             const float* ap = a.panel(p) + k0 * MR;
             float* cp = c + row0 * ldc + j0 + jr;
             const float* bias = epi == Epilogue::Bias ? row_bias + row0 : nullptr;
 #ifdef XGRAD_PACKED_GEMM_AVX2
-            if (ncr > 8) micro_kernel_rows<true>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias);
-            else micro_kernel_rows<false>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias);
+            if (p == p0) {  // the first A panel over this B panel packs it
+              if (ncr > 8) micro_kernel_rows<true, true>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias, b_src, ldb);
+              else micro_kernel_rows<false, true>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias, b_src, ldb);
+            } else {
+              if (ncr > 8) micro_kernel_rows<true, false>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias, b_src, ldb);
+              else micro_kernel_rows<false, false>(rows, kc, ap, bp, cp, ldc, ncr, epi, bias, b_src, ldb);
+            }
 #else
             micro_kernel_scalar(rows, kc, ap, bp, cp, ldc, ncr, epi, bias);
 #endif

@@ -3,9 +3,9 @@
 // Convolution calls one GEMM per sample with the same weights: through cblas_sgemm, OpenBLAS packs
 // the weights again on every call and zeroes C before the product overwrites it (about 10 % of the
 // second CNN convolution's time). Here the fixed operand is packed once (PackedA) and reused for
-// every call; the other operand is packed 16 columns at a time into a stack buffer that stays in L1
-// while every 6-row panel of A runs over it; the microkernel writes its epilogue directly (store,
-// accumulate, or store plus a per-row bias), so C is touched once.
+// every call; the other operand is packed 16 columns at a time by the microkernel itself, into a
+// per-thread buffer whose panel stays in L1 while every 6-row panel of A runs over it; the epilogue
+// is written directly (store, accumulate, or store plus a per-row bias), so C is touched once.
 //
 // x86-64 with AVX2 + FMA (the default -march=native build): 6×16 outer-product microkernel (12 ymm
 // accumulators). Elsewhere: a portable scalar version of the same interface (packed_gemm_native()
@@ -13,9 +13,10 @@
 // on the sizes only, never on alignment, leading dimensions or the calling thread. They are not
 // bitwise those of BLAS (the order of the k-sum differs).
 //
-// Thread safety: the functions are reentrant (the packing buffers are on the stack); a PackedA may
-// be read by several threads at once but not re-packed while in use. No alignment is required of
-// the caller's pointers.
+// Thread safety: the functions are reentrant: their packing buffers are thread_local (one for
+// gemm_packed's B, one for gemm_nt's A, each grown to the largest block asked, at most ~256 KB, and
+// then reused: no allocation per call after the first). A PackedA may be read by several threads at
+// once but not re-packed while in use. No alignment is required of the caller's pointers.
 #pragma once
 #include <cstddef>
 #include <cstdlib>
@@ -58,8 +59,8 @@ void gemm_packed(const PackedA& a, const float* b, std::size_t ldb, std::size_t 
                  const float* row_bias, bool accumulate);
 
 // C (M×N, ldc >= n) = A·Bᵀ, or C += A·Bᵀ when accumulate. A is M×K row-major (lda >= k), B is N×K
-// row-major (ldb >= k): both contiguous along K (convolution's weight gradient G·colsᵀ). Dot-product
-// microkernel along K: no packing at all, the horizontal sums amortised over K.
+// row-major (ldb >= k): both contiguous along K (convolution's weight gradient G·colsᵀ). A is packed
+// (16-row panels, 8×8 register transposes), B is read in place: make A the operand with fewer rows.
 void gemm_nt(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda, const float* b,
              std::size_t ldb, float* c, std::size_t ldc, bool accumulate);
 
