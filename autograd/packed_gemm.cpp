@@ -91,13 +91,30 @@ inline __m256i lane_mask(std::size_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// One vector of C's row: the epilogue applied to accumulator v, `mask` when the vector is partial.
-template <bool Masked>
-inline void write_vector(float* c, __m256 v, Epilogue epi, float bias, __m256i mask) {
+// Stores lanes 0..n-1 of v (n < 8) as 4 + 2 + 1 floats: AVX2 masked stores are slow on AMD.
+inline void store_partial(float* c, __m256 v, std::size_t n) {
+  __m128 x = _mm256_castps256_ps128(v);
+  if (n & 4) {
+    _mm_storeu_ps(c, x);
+    x = _mm256_extractf128_ps(v, 1);
+    c += 4;
+  }
+  if (n & 2) {
+    _mm_store_sd(reinterpret_cast<double*>(c), _mm_castps_pd(x));
+    x = _mm_movehl_ps(x, x);
+    c += 2;
+  }
+  if (n & 1) _mm_store_ss(c, x);
+}
+
+// One vector of C's row: the epilogue applied to accumulator v; when Partial, only lanes 0..n-1
+// (n < 8) are read and written.
+template <bool Partial>
+inline void write_vector(float* c, __m256 v, Epilogue epi, float bias, __m256i mask, std::size_t n) {
   if (epi == Epilogue::Bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias));
-  if constexpr (Masked) {
+  if constexpr (Partial) {
     if (epi == Epilogue::Accumulate) v = _mm256_add_ps(_mm256_maskload_ps(c, mask), v);
-    _mm256_maskstore_ps(c, mask, v);
+    store_partial(c, v, n);
   } else {
     if (epi == Epilogue::Accumulate) v = _mm256_add_ps(_mm256_loadu_ps(c), v);
     _mm256_storeu_ps(c, v);
@@ -149,18 +166,19 @@ void micro_kernel(std::size_t kc, const float* __restrict a, float* __restrict b
       }
     }
   }
-  const __m256i mask = lane_mask(Two ? nc - 8 : nc);
+  const std::size_t last = Two ? nc - 8 : nc;  // columns in the last vector
+  const __m256i mask = lane_mask(last);
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     float* cr = c + static_cast<std::size_t>(r) * ldc;
     const float br = bias ? bias[r] : 0.0f;
     if constexpr (Two) {
-      write_vector<false>(cr, c0[r], epi, br, mask);
-      if (full) write_vector<false>(cr + 8, c1[r], epi, br, mask);
-      else write_vector<true>(cr + 8, c1[r], epi, br, mask);
+      write_vector<false>(cr, c0[r], epi, br, mask, 8);
+      if (full) write_vector<false>(cr + 8, c1[r], epi, br, mask, 8);
+      else write_vector<true>(cr + 8, c1[r], epi, br, mask, last);
     } else {
-      if (full) write_vector<false>(cr, c0[r], epi, br, mask);
-      else write_vector<true>(cr, c0[r], epi, br, mask);
+      if (full) write_vector<false>(cr, c0[r], epi, br, mask, 8);
+      else write_vector<true>(cr, c0[r], epi, br, mask, last);
     }
   }
 }
@@ -249,16 +267,40 @@ void nt_kernel(std::size_t kc, const float* b, std::size_t ldb, const float* __r
       if constexpr (Two) c1[r] = _mm256_fmadd_ps(bk, a1, c1[r]);
     }
   }
-  alignas(64) float t[R][NR];
+  if constexpr (R == 6) {
+    // Transpose the tile 8 lanes at a time: vector u of the transposed half holds C's row i0 + u,
+    // columns 0..5, written as 4 + 2 floats (AVX2 masked stores are slow on AMD).
+    const __m256 zero = _mm256_setzero_ps();
+    const auto write_half = [&](const __m256* v, std::size_t i0) {
+      __m256 r0 = v[0], r1 = v[1], r2 = v[2], r3 = v[3], r4 = v[4], r5 = v[5], r6 = zero, r7 = zero;
+      transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+      const __m256 rows[8] = {r0, r1, r2, r3, r4, r5, r6, r7};
+      const std::size_t n = std::min<std::size_t>(8, ni - i0);
+      for (std::size_t u = 0; u < n; ++u) {
+        float* ci = c + (i0 + u) * ldc;
+        __m128 lo = _mm256_castps256_ps128(rows[u]), hi = _mm256_extractf128_ps(rows[u], 1);
+        if (accumulate) {
+          lo = _mm_add_ps(_mm_loadu_ps(ci), lo);
+          hi = _mm_add_ps(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ci + 4))), hi);
+        }
+        _mm_storeu_ps(ci, lo);
+        _mm_store_sd(reinterpret_cast<double*>(ci + 4), _mm_castps_pd(hi));
+      }
+    };
+    write_half(c0, 0);
+    if constexpr (Two) write_half(c1, 8);
+  } else {
+    alignas(64) float t[R][NR];
 #pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) {
-    _mm256_store_ps(t[r], c0[r]);
-    if constexpr (Two) _mm256_store_ps(t[r] + 8, c1[r]);
-  }
-  for (std::size_t i = 0; i < ni; ++i) {
-    float* ci = c + i * ldc;
+    for (int r = 0; r < R; ++r) {
+      _mm256_store_ps(t[r], c0[r]);
+      if constexpr (Two) _mm256_store_ps(t[r] + 8, c1[r]);
+    }
+    for (std::size_t i = 0; i < ni; ++i) {
+      float* ci = c + i * ldc;
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) ci[r] = accumulate ? ci[r] + t[r][i] : t[r][i];
+      for (int r = 0; r < R; ++r) ci[r] = accumulate ? ci[r] + t[r][i] : t[r][i];
+    }
   }
 }
 

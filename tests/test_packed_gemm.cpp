@@ -111,13 +111,14 @@ struct Shape3 {
 };
 
 // Every shape class the engine distinguishes: empty, 1, below/at/above a 6-row panel and a
-// 16-column panel (8 and 16 lanes), several panels with edges, K over one block (320) and not a
+// 16-column panel (8 and 16 lanes; every count 1..7 of a partial last vector), several panels with edges, K over one block (320) and not a
 // multiple of 8, N over one B block (kc·nc > 64 Ki floats), M over one A block (mc·kc > 64 Ki floats),
 // and the CNN's convolutions.
 const Shape3 kPackedShapes[] = {
     {0, 5, 7},     {5, 0, 7},    {5, 7, 0},    {1, 1, 1},     {1, 3, 1},    {6, 1, 16},   {5, 4, 8},
     {7, 9, 17},    {12, 16, 33}, {13, 17, 9},  {2, 30, 24},   {6, 8, 15},   {11, 321, 3}, {19, 700, 40},
     {9, 320, 300}, {250, 330, 21}, {64, 288, 196}, {288, 64, 196}, {32, 9, 784}, {1, 288, 196},
+    {4, 6, 2},     {7, 3, 6},    {8, 11, 14},  {3, 5, 18},
 };
 
 void run_packed_case(const Shape3& s, bool trans, Epi epi, std::size_t pad, std::uint32_t seed) {
