@@ -127,15 +127,24 @@ constexpr WeightGradCase kConv1WGrad{32, 9, 784};
 void BM_packed_gemm_wgrad(benchmark::State& state, WeightGradCase s, bool packed_engine) {
   const auto chunk = static_cast<std::size_t>(state.range(0));
   const std::size_t k = s.l * chunk;
-  // conv.cpp's scratch: a chunk's G rows side by side (m×K) and its columns (n×K), rewritten per chunk
-  // (cache-hot). With one sample per call no copy is needed: A is G_s read in place from the batch's
-  // gradient (m×l per sample, cold), which is what this case does.
-  const std::vector<float> g = random_floats(s.m * k * (chunk == 1 ? kBatch : 1), 4);
+  // The batch's incoming gradient G (m×l per sample, cold) and one chunk's columns (n×K, conv.cpp's
+  // scratch rewritten per chunk by im2col: cache-hot here, im2col itself is not timed). As conv.cpp
+  // does, a chunk of several samples first copies its G rows side by side into a scratch (m×K,
+  // timed: it is part of the chunked formulation's cost); one sample per call reads G_s in place.
+  const std::vector<float> g = random_floats(s.m * s.l * kBatch, 4);
   const std::vector<float> cols = random_floats(s.n * k, 5);
-  std::vector<float> dw(s.m * s.n);
+  std::vector<float> g_chunk(s.m * k), dw(s.m * s.n);
   for (auto _ : state) {
     for (std::size_t s0 = 0; s0 < kBatch; s0 += chunk) {
-      const float* a = g.data() + (chunk == 1 ? s0 * s.m * k : 0);
+      const float* a = g.data() + s0 * s.m * s.l;
+      if (chunk > 1) {
+        for (std::size_t j = 0; j < chunk; ++j)
+          for (std::size_t r = 0; r < s.m; ++r) {
+            const float* src = g.data() + ((s0 + j) * s.m + r) * s.l;
+            std::copy(src, src + s.l, g_chunk.data() + r * k + j * s.l);
+          }
+        a = g_chunk.data();
+      }
       if (packed_engine)
         gemm_nt(s.m, s.n, k, a, k, cols.data(), k, dw.data(), s.n, s0 > 0);
       else
