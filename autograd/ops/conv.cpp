@@ -21,6 +21,7 @@
 #endif
 
 #include "../detail/gemm.hpp"
+#include "../detail/packed_gemm.hpp"
 #include "../detail/op_support.hpp"
 #include "../detail/scratch.hpp"
 #include "../layer_ops.hpp"
@@ -528,9 +529,83 @@ std::size_t weight_grad_chunk(const ConvGeom& g) {
   return std::clamp<std::size_t>(kWeightGradChunkBytes / per_sample, 1, std::max<std::size_t>(g.im.n, 1));
 }
 
+// ---- float32 through the packed GEMM engine (detail/packed_gemm.hpp) ----------------------------------
+// The weights are packed once per call and reused by every sample's product (through cblas_sgemm,
+// OpenBLAS packed them again for each of the 128 samples and zeroed each output before writing it);
+// the bias is the product's epilogue; the weight gradient reads each sample's G in place, no chunk
+// copies. Same loops and scratch slots as the generic kernels below.
+std::vector<PackedA> pack_weight_groups(const float* w, const ConvGeom& g, bool transposed) {
+  const std::size_t og = g.og(), cgk = g.cgk();
+  std::vector<PackedA> packed(g.groups);
+  for (std::size_t gr = 0; gr < g.groups; ++gr) {
+    if (transposed)
+      packed[gr].pack(w + gr * og * cgk, cgk, true, cgk, og);  // Wᵀ of the group: cgk × og
+    else
+      packed[gr].pack(w + gr * og * cgk, cgk, false, og, cgk);
+  }
+  return packed;
+}
+
+void conv_forward_packed(const float* x, const float* w, const float* b, float* y, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  const bool identity = im.identity();
+  const std::vector<PackedA> packed = pack_weight_groups(w, g, false);
+  float* cols = identity ? nullptr : scratch<float>(im.rows() * L, 0);
+  for (std::size_t s = 0; s < im.n; ++s) {
+    const float* cs = x + s * in_step;
+    if (!identity) {
+      im2col(cs, cols, im, L);
+      cs = cols;
+    }
+    float* ys = y + s * g.o * L;
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm_packed(packed[gr], cs + gr * cgk * L, L, L, ys + gr * og * L, L, b ? b + gr * og : nullptr, false);
+  }
+}
+
+void conv_input_grad_packed(const float* gy, const float* w, float* dx, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  const bool identity = im.identity();
+  const std::vector<PackedA> packed = pack_weight_groups(w, g, true);
+  float* dcols = identity ? nullptr : scratch<float>(im.rows() * L, 0);
+  for (std::size_t s = 0; s < im.n; ++s) {
+    float* dxs = dx + s * in_step;
+    float* dst = identity ? dxs : dcols;
+    const float* gs = gy + s * g.o * L;
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm_packed(packed[gr], gs + gr * og * L, L, L, dst + gr * cgk * L, L, nullptr, false);
+    if (!identity) col2im(dcols, dxs, im, L);
+  }
+}
+
+void conv_weight_grad_packed(const float* gy, const float* x, float* dw, const ConvGeom& g) {
+  const Im2col& im = g.im;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  if (im.n == 0) {
+    std::fill(dw, dw + g.o * cgk, 0.0f);
+    return;
+  }
+  const bool identity = im.identity();
+  float* cols = identity ? nullptr : scratch<float>(im.rows() * L, 1);
+  for (std::size_t s = 0; s < im.n; ++s) {
+    const float* cs = x + s * in_step;
+    if (!identity) {
+      im2col(cs, cols, im, L);
+      cs = cols;
+    }
+    const float* gs = gy + s * g.o * L;
+    for (std::size_t gr = 0; gr < g.groups; ++gr)
+      gemm_nt(og, cgk, L, gs + gr * og * L, L, cs + gr * cgk * L, L, dw + gr * og * cgk, cgk, s > 0);
+  }
+}
+
 // y (N×O×L) = W·cols(x) per sample and group, plus b.
 template <class T>
 void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (packed_gemm_native()) return conv_forward_packed(x, w, b, y, g);
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
   const bool identity = im.identity();
@@ -553,6 +628,8 @@ void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeo
 // dx (N×C×H×W) = col2im(Wᵀ·G) per sample and group.
 template <class T>
 void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (packed_gemm_native()) return conv_input_grad_packed(gy, w, dx, g);
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
   const bool identity = im.identity();
@@ -570,6 +647,8 @@ void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
 // dW (O×Cg·kh·kw) = Σ over samples of G·cols(x)ᵀ, per group, a chunk of samples per GEMM.
 template <class T>
 void conv_weight_grad_kernel(const T* gy, const T* x, T* dw, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>)
+    if (packed_gemm_native()) return conv_weight_grad_packed(gy, x, dw, g);
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
   if (im.n == 0) {
