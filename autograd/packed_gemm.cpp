@@ -18,12 +18,15 @@
 // operand of the weight gradient: 64 rows of G against 288 rows of columns, so only 64 of the
 // 352 rows per k are packed); the other operand is broadcast straight from B's rows (six rows of B,
 // 6·kc floats, stay in L1 while the packed A block, in L2, streams under them). The accumulators
-// hold a 16×6 tile of Cᵀ; the epilogue writes it transposed (through a small local tile: once per
-// K block of up to 512, so its cost is amortised).
+// hold a 16×6 tile of Cᵀ; the epilogue writes it transposed (8×8 register transposes, each row of
+// C's tile as 4 + 2 floats; edge tiles through a small local buffer), once per K block of up to 512.
+//
+// AVX2 masked stores (vmaskmovps to memory) are very slow on AMD Zen: no kernel uses them; partial
+// rows are written as 4 + 2 + 1 floats. Masked loads are cheap and used at the edges.
 #include "detail/packed_gemm.hpp"
 
 #include <algorithm>
-#include <cstdint>
+#include <cassert>
 #include <new>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -246,7 +249,7 @@ void pack_a_nt_panel(const float* a, std::size_t lda, std::size_t rows, std::siz
 
 // gemm_nt's microkernel: the R×16 tile of Cᵀ for R rows of B (R <= 6; broadcast straight from B,
 // row r at b + r·ldb) and a [kc][16] panel of 16 rows of A; lanes are rows of C. The tile is
-// transposed through a local buffer into C's rows i (ni <= 16 of them) and columns 0..R-1.
+// written transposed into C's rows i (ni <= 16 of them) and columns 0..R-1.
 template <int R, bool Two>
 void nt_kernel(std::size_t kc, const float* b, std::size_t ldb, const float* __restrict a, float* c, std::size_t ldc,
                std::size_t ni, bool accumulate) {
@@ -390,6 +393,7 @@ void PackedA::pack(const float* a, std::size_t lda, bool trans, std::size_t m, s
 
 void gemm_packed(const PackedA& a, const float* b, std::size_t ldb, std::size_t n, float* c, std::size_t ldc,
                  const float* row_bias, bool accumulate) {
+  assert(!(accumulate && row_bias) && "gemm_packed: a row bias with accumulate");
   const std::size_t m = a.m(), k = a.k();
   if (m == 0 || n == 0) return;
   if (k == 0) {

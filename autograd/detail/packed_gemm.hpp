@@ -29,6 +29,7 @@ bool packed_gemm_native();
 
 // op(A), M×K, packed in panels of 6 rows: panel p holds rows 6p..6p+5 as [K][6] (row-fastest, zero
 // padded past M), 64-byte aligned. The storage grows to the largest size packed and is then reused.
+// A copy of the values: A may change or go away after pack(). Move-only.
 class PackedA {
  public:
   static constexpr std::size_t kPanelRows = 6;
@@ -53,8 +54,10 @@ class PackedA {
 };
 
 // C (M×N, leading dimension ldc >= n) = op(A)·B (+ row_bias[i] on row i when row_bias is not null),
-// or C += op(A)·B when accumulate (row_bias must then be null). B is K×N row-major, ldb >= n.
-// M = a.m(), K = a.k(). K == 0 gives C = bias (or 0), or leaves C when accumulating.
+// or C += op(A)·B when accumulate (row_bias must then be null: asserted). B is K×N row-major,
+// ldb >= n. M = a.m(), K = a.k(). K == 0 gives C = bias (or 0), or leaves C when accumulating. C is
+// written, never read, unless accumulating (no zeroing needed); C's padding (columns n..ldc-1) and B
+// and C beyond their M×N / K×N are never touched. C must not overlap A's source or B.
 void gemm_packed(const PackedA& a, const float* b, std::size_t ldb, std::size_t n, float* c, std::size_t ldc,
                  const float* row_bias, bool accumulate);
 
