@@ -6,6 +6,10 @@
 #include <cstring>
 #include <new>
 
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
+
 #include "../autograd/detail/dispatch.hpp"
 #include "../autograd/error.hpp"
 #include "mpi_support.hpp"
@@ -47,6 +51,27 @@ void for_each_range(const std::vector<Piece>& pieces, std::size_t begin, std::si
     base += p.count;
     if (base >= end) break;
   }
+}
+
+// dst[0, bytes) = src, for data another rank reads next: with non-temporal stores where AVX has
+// them, so the lines go to memory instead of staying modified in this core's cache (where the
+// reader's core would have to snoop them, and this core would first read them for ownership). Measured
+// on the 2-vCPU EPYC, 7.45 MB averaged over 2 idle ranks: the copy into the window 0.31-0.43 ms
+// instead of 0.47-0.60, summing a slice 0.79-0.98 ms instead of 1.06-1.19.
+void copy_to_shared(void* dst, const void* src, std::size_t bytes) {
+#ifdef __AVX__
+  char* d = static_cast<char*>(dst);
+  const char* s = static_cast<const char*>(src);
+  const std::size_t head = std::min(bytes, (32 - reinterpret_cast<std::uintptr_t>(d) % 32) % 32);
+  std::memcpy(d, s, head);
+  std::size_t i = head;
+  for (; i + 32 <= bytes; i += 32)
+    _mm256_stream_ps(reinterpret_cast<float*>(d + i), _mm256_loadu_ps(reinterpret_cast<const float*>(s + i)));
+  std::memcpy(d + i, s + i, bytes - i);
+  _mm_sfence();  // the streamed stores are visible before the flag that announces them
+#else
+  std::memcpy(dst, src, bytes);
+#endif
 }
 
 // acc[i] = (src[0][i] + src[1][i] + ... + src[N-1][i]) * inv, summed in rank order (2 <= N).
@@ -158,11 +183,11 @@ void ShmAllreduce::average(std::size_t region, Dtype dtype, const std::vector<Pi
     T* mine = slot(rank_);
     if (my_begin > 0)
       for_each_range<T>(pieces, 0, my_begin, [&](T* p, std::size_t at, std::size_t c) {
-        std::memcpy(mine + at, p, c * sizeof(T));
+        copy_to_shared(mine + at, p, c * sizeof(T));
       });
     if (my_end < n)
       for_each_range<T>(pieces, my_end, n, [&](T* p, std::size_t at, std::size_t c) {
-        std::memcpy(mine + at, p, c * sizeof(T));
+        copy_to_shared(mine + at, p, c * sizeof(T));
       });
     if (timing) timing->copied_us = now_us();
     // 2. Arrived; wait for everyone.
@@ -179,12 +204,14 @@ void ShmAllreduce::average(std::size_t region, Dtype dtype, const std::vector<Pi
         for (int k = 0; k < size_; ++k) src[std::size_t(k)] = k == rank_ ? p + off : slot(k) + at + off;
         sum_scaled<T>(src, m, inv, acc);
         std::memcpy(p + off, acc, m * sizeof(T));
-        std::memcpy(mine + at + off, acc, m * sizeof(T));
+        copy_to_shared(mine + at + off, acc, m * sizeof(T));
       }
     });
     // 4. Reduced; wait for everyone.
+    if (timing) timing->summed_us = now_us();
     control(rank_).reduced.store(seq, std::memory_order_release);
     wait_for_all(1, seq, pause);
+    if (timing) timing->all_summed_us = now_us();
     // 5. The other ranks' slices of the average, from their slots.
     for (int k = 0; k < size_; ++k) {
       if (k == rank_) continue;

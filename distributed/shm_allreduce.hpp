@@ -45,8 +45,10 @@ class ShmAllreduce {
 
   // When the phases of the last average() ended, on the monotonic clock of trace.hpp (microseconds).
   struct Timing {
-    double copied_us = 0;   // this rank's slices are in its slot
-    double arrived_us = 0;  // every rank's are
+    double copied_us = 0;      // this rank's slices are in its slot
+    double arrived_us = 0;     // every rank's are
+    double summed_us = 0;      // this rank's slice of the average is written
+    double all_summed_us = 0;  // every rank's is (then the other slices are copied out)
   };
   // Called between two checks of the other ranks' progress; `attempt` counts from 0 per wait.
   using Pause = std::function<void(int attempt)>;
