@@ -56,8 +56,8 @@ void for_each_range(const std::vector<Piece>& pieces, std::size_t begin, std::si
 // dst[0, bytes) = src, for data another rank reads next: with non-temporal stores where AVX has
 // them, so the lines go to memory instead of staying modified in this core's cache (where the
 // reader's core would have to snoop them, and this core would first read them for ownership). Measured
-// on the 2-vCPU EPYC, 7.45 MB averaged over 2 idle ranks: the copy into the window 0.31-0.43 ms
-// instead of 0.47-0.60, summing a slice 0.79-0.98 ms instead of 1.06-1.19.
+// on the 2-vCPU EPYC, 7.45 MB averaged over 2 idle ranks: the copy into the window 0.31-0.44 ms
+// instead of 0.46-0.60, summing a 3.7 MB slice 0.79-1.08 ms instead of 0.99-1.20.
 void copy_to_shared(void* dst, const void* src, std::size_t bytes) {
 #ifdef __AVX__
   char* d = static_cast<char*>(dst);
