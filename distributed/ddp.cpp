@@ -176,19 +176,21 @@ Reducer::Reducer(const nn::NamedTensorList& params, const DDPOptions& options)
     b.pending = b.params.size();
   }
   if (world_ > 1) {
+    const std::string env = allreduce_env();  // first: a bad value leaves nothing allocated
+    nonblocking_ = env == "nonblocking";
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
-    const std::string env = allreduce_env();
-    nonblocking_ = env == "nonblocking";
     DDPReduction mode = options.reduction;
     if (mode == DDPReduction::Auto && !env.empty()) mode = env == "shm" ? DDPReduction::SharedMemory : DDPReduction::MPI;
     if (mode != DDPReduction::MPI) {
       std::vector<std::size_t> region_bytes;
       for (const Bucket& b : buckets_) region_bytes.push_back(b.numel * itemsize(b.dtype));
       shm_ = detail::ShmAllreduce::create(comm_, region_bytes);  // collective: every rank decides alike
-      if (!shm_ && mode == DDPReduction::SharedMemory)
+      if (!shm_ && mode == DDPReduction::SharedMemory) {
+        MPI_Comm_free(&comm_);  // the destructor does not run for a constructor that throws
         fail("DistributedDataParallel: DDPReduction::SharedMemory needs every rank on one node, but the ",
              world_, " ranks span several");
+      }
     }
     comm_thread_ = std::make_unique<detail::CommThread>();
     for (std::size_t i = 0; i < params_.size(); ++i)

@@ -166,3 +166,14 @@ TEST_CASE("ddp shm: which path DDPReduction picks") {
   DistributedDataParallel automatic(small_mlp(kFloat32));
   CHECK(automatic.uses_shared_memory() == !mpi_asked);
 }
+
+TEST_CASE("ddp shm: an unknown XGRAD_DDP_ALLREDUCE is an error naming the accepted values") {
+  const char* before = std::getenv("XGRAD_DDP_ALLREDUCE");
+  const std::string saved = before ? before : "";
+  setenv("XGRAD_DDP_ALLREDUCE", "fast", 1);
+  manual_seed(5);
+  CHECK_THROWS_WITH_AS(DistributedDataParallel(small_mlp(kFloat32)),
+                       doctest::Contains("XGRAD_DDP_ALLREDUCE must be shm, mpi or nonblocking, got 'fast'"), Error);
+  if (before) setenv("XGRAD_DDP_ALLREDUCE", saved.c_str(), 1);
+  else unsetenv("XGRAD_DDP_ALLREDUCE");
+}
