@@ -7,7 +7,9 @@ For each rank's trace: every "allreduce" span (communication row: from the momen
 reached the bucket to its average being in .grad) is intersected with the "backward" spans (compute
 row: first gradient hook -> backward's compute done) of the same rank; hidden = the intersected time,
 hidden_pct = sum(hidden) / sum(allreduce). "wait for peers" spans (a bucket waiting for a slower rank)
-are reported apart, not counted as allreduce time. These are the same figures DDP's last_step_stats()
+are reported apart, not counted as allreduce time. On the shared-memory path (DDP's default on one
+node) each bucket's "copy into shared memory" span, before its wait for peers, counts as allreduce
+time too. These are the same figures DDP's last_step_stats()
 gives and `workloads ddp` prints as hidden_pct (there summed over the timed steps only).
 """
 import json
@@ -31,7 +33,7 @@ def main(paths):
         with open(path) as f:
             events = json.load(f)["traceEvents"]
         backward = spans(events, "backward")
-        allreduce = spans(events, "allreduce")
+        allreduce = sorted(spans(events, "allreduce") + spans(events, "copy into shared memory"))
         peers = spans(events, "wait for peers")
         total = sum(b - a for a, b in allreduce)
         hidden = sum(overlap(s, backward) for s in allreduce)

@@ -45,6 +45,7 @@ char* openblas_get_config(void);
 #include <mpi.h>  // W9 only: a barrier that waits asleep
 
 #include <distributed/distributed.hpp>
+#include <distributed/shm_allreduce.hpp>  // W9: DDP's shared-memory average alone
 #endif
 
 using namespace xgrad;
@@ -448,6 +449,7 @@ void w6_deep_chain(const Opts& o, bool with_backward) {
 //   ms_per_step_nocomm_world2  both ranks at once train on their 128 rows with no communication
 //                        (each its own module, no DDP): the compute-only step, the best world 2 can do;
 //   allreduce_alone_ms   a blocking MPI allreduce of the 7.45 MB gradient alone (both ranks idle else);
+//   shm_average_alone_ms the same through DDP's shared-memory average (its default on one node);
 //   and from DDP's own span timings (the same as XGRAD_DDP_TRACE's) the allreduce time per step,
 //   the part hidden behind backward, and the time backward waited for communication at its end.
 // Samples of the three timed loops are interleaved (reference, no-comm, DDP, reference, ...) so a
@@ -587,8 +589,8 @@ void w9_ddp_measure(const Opts& o) {
   }
   // The allreduce alone, every rank idle else: the whole gradient (1.86 M float32) in one blocking
   // call, and DDP's buckets (one blocking call per bucket, of its bytes) one after the other.
-  std::vector<double> ms_ar, ms_ar_buckets;
-  double ar_cpu_s = 0;  // rank 0's processor time in the whole-gradient allreduce
+  std::vector<double> ms_ar, ms_ar_buckets, ms_shm;
+  double ar_cpu_s = 0, shm_cpu_s = 0;  // rank 0's processor time in the whole-gradient allreduce / average
   if (world > 1) {
     std::size_t numel = 0;
     for (const Tensor& p : dp.model->parameters()) numel += p.numel();
@@ -616,6 +618,21 @@ void w9_ddp_measure(const Opts& o) {
       for (Tensor& b : buckets) distributed::all_reduce(b, distributed::ReduceOp::Sum);
       if (r >= 3) ms_ar_buckets.push_back((now_s() - t0) * 1e3);
     }
+    // DDP's shared-memory average of the whole gradient (both ranks idle else, so its waits spin).
+    auto shm = distributed::detail::ShmAllreduce::create(MPI_COMM_WORLD, {numel * sizeof(float)});
+    if (shm) {
+      const std::vector<distributed::detail::Piece> pieces{{g.data<float>().data(), numel}};
+      for (int r = 0; r < 3 + 2 * reps; ++r) {
+        distributed::barrier();
+        const double t0 = now_s();
+        const double c0 = thread_cpu_s();
+        shm->average(0, kFloat32, pieces, [](int) { std::this_thread::yield(); });
+        if (r >= 3) {
+          ms_shm.push_back((now_s() - t0) * 1e3);
+          shm_cpu_s += thread_cpu_s() - c0;
+        }
+      }
+    }
   }
   if (rank != 0) return;
   const double steps = double(reps * inner);
@@ -634,6 +651,12 @@ void w9_ddp_measure(const Opts& o) {
     report("ddp", "allreduce_buckets_alone_ms", 1, "ms", ms_ar_buckets);
     std::printf("INFO ddp allreduce alone: rank 0 processor time %.3f ms per whole-gradient allreduce\n",
                 ar_cpu_s / double(ms_ar.size()) * 1e3);
+    if (!ms_shm.empty()) {
+      report("ddp", "shm_average_alone_ms", 1, "ms", ms_shm);
+      std::printf("INFO ddp shared-memory average alone: rank 0 processor time %.3f ms per whole-gradient average\n",
+                  shm_cpu_s / double(ms_shm.size()) * 1e3);
+    }
+    std::printf("INFO ddp reduction path: %s\n", dp.ddp->uses_shared_memory() ? "shared memory" : "MPI");
     alone->print_info("reference(256 rows, rank 0 alone)", 1, steps);
     nocomm->print_info("no-communication(128 rows per rank)", world, steps);
   } else {
