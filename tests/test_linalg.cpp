@@ -137,6 +137,43 @@ TEST_CASE("mm: float32 1024x64 by 64x32 matches a naive double loop to float tol
   CHECK(worst <= 1.0);
 }
 
+// A product with one output row or column goes to GEMV instead of GEMM (detail/gemm.cpp): the
+// matrix and the vector are picked from op(a) or op(b)ᵀ and the strides from the flags, so every flag
+// combination and both shapes, a 1×1 output, k = 1, and batches (each matrix a separate product)
+// against the definition; float32 output is written whole even though its buffer starts
+// uninitialised (BLAS scales y by beta first). The backward of these products is the same kind of
+// product, so gradcheck and gradgradcheck cover the GEMV path with other flags.
+TEST_CASE("mm: one-row and one-column products (GEMV) match the definition for every flag") {
+  manual_seed(8);
+  struct Dims {
+    std::size_t m, k, n;
+  };
+  for (const Dims d : {Dims{1, 7, 5}, Dims{6, 7, 1}, Dims{1, 7, 1}, Dims{1, 1, 4}, Dims{5, 1, 1}, Dims{1, 300, 65}}) {
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        CAPTURE(d.m);
+        CAPTURE(d.k);
+        CAPTURE(d.n);
+        CAPTURE(ta);
+        CAPTURE(tb);
+        Tensor a = ta ? randn({d.k, d.m}, kFloat64) : randn({d.m, d.k}, kFloat64);
+        Tensor b = tb ? randn({d.n, d.k}, kFloat64) : randn({d.k, d.n}, kFloat64);
+        const xt::xarray<double> ref = naive_mm(a.data<double>(), b.data<double>(), ta, tb);
+        const std::vector<double> expected(ref.begin(), ref.end());
+        check_values(mm(a, b, ta, tb), {d.m, d.n}, expected, 1e-12);
+        check_values(mm(a.to(kFloat32), b.to(kFloat32), ta, tb), {d.m, d.n}, expected, 1e-4);
+        // Two matrices in a batch: each its own GEMV, written at its offset.
+        Tensor a2 = stack({a, a * 2.0}, 0), b2 = stack({b, b * -1.0}, 0);
+        Tensor c2 = mm(a2, b2, ta, tb);
+        REQUIRE(c2.shape() == Shape{2, d.m, d.n});
+        std::vector<double> twice(expected);
+        for (double v : expected) twice.push_back(-2.0 * v);
+        check_values(c2, {2, d.m, d.n}, twice, 1e-12);
+        if (d.k <= 7) check_grads([ta, tb](const std::vector<Tensor>& v) { return mm(v[0], v[1], ta, tb); }, {param(a.shape()), param(b.shape())});
+      }
+  }
+}
+
 TEST_CASE("mm: empty inner dimension gives zeros, empty outer dims give empty results") {
   Tensor a = zeros({2, 0}, kFloat64);
   Tensor b = zeros({0, 3}, kFloat64);

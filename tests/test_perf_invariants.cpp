@@ -22,6 +22,7 @@
 #include "sanitizer.hpp"
 
 #include "autograd/detail/malloc_tuning.hpp"
+#include "autograd/detail/packed_gemm.hpp"
 #include "autograd/detail/scratch.hpp"
 #include "autograd/node.hpp"
 
@@ -317,29 +318,44 @@ TEST_CASE("perf invariants: glibc malloc is tuned unless the user configured it"
 }
 
 TEST_CASE("perf invariants: convolution columns live in per-thread scratch buffers, allocated once") {
-  manual_seed(3);
-  Tensor x = rand({4, 8, 14, 14}), w = rand({16, 8, 3, 3});
-  x.requires_grad_();
-  w.requires_grad_();
-  const auto step = [&] {
-    x.zero_grad();
-    w.zero_grad();
-    nn::functional::conv2d(x, w, {}, {.padding = 1}).sum().backward();
-  };
-  step();
-  detail::ScratchBuffer* buffers = detail::scratch_buffers();
-  // Slot 0: one sample's columns (8·9 rows × 196 positions); slots 1-2: the weight gradient's chunk
-  // of columns and of the output gradient (all 4 samples fit in one chunk).
-  CHECK(buffers[0].bytes >= 72 * 196 * sizeof(float));
-  CHECK(buffers[1].bytes >= 72 * 196 * 4 * sizeof(float));
-  CHECK(buffers[2].bytes >= 16 * 196 * 4 * sizeof(float));
-  const void* kept[3] = {buffers[0].data.get(), buffers[1].data.get(), buffers[2].data.get()};
-  for (int i = 0; i < 3; ++i) step();
-  for (int i = 0; i < 3; ++i) CHECK(buffers[i].data.get() == kept[i]);  // reused, never reallocated
-  // A buffer above the kept size is freed when the kernel is done.
-  detail::scratch<float>(detail::kMaxKeptScratchBytes / sizeof(float) + 16, 2);
-  CHECK(buffers[2].bytes > detail::kMaxKeptScratchBytes);
-  step();
-  CHECK(buffers[2].bytes <= detail::kMaxKeptScratchBytes);
-  CHECK(buffers[0].data.get() == kept[0]);
+  // float32 (the packed GEMM engine where AVX2 is compiled in) and float64 (cblas) lay out their
+  // buffers differently; both must reuse them from the second step on.
+  for (const Dtype dt : {kFloat32, kFloat64}) {
+    CAPTURE(dt == kFloat32);
+    manual_seed(3);
+    Tensor x = rand({4, 8, 14, 14}, dt), w = rand({16, 8, 3, 3}, dt);
+    x.requires_grad_();
+    w.requires_grad_();
+    const auto step = [&] {
+      x.zero_grad();
+      w.zero_grad();
+      nn::functional::conv2d(x, w, {}, {.padding = 1}).sum().backward();
+    };
+    step();
+    detail::ScratchBuffer* buffers = detail::scratch_buffers();
+    const std::size_t elem = dt == kFloat32 ? sizeof(float) : sizeof(double);
+    // Slot 0: one sample's columns (8·9 rows × 196 positions) for the forward and the input gradient;
+    // slot 3: the zero-padded sample (8 × 16 × 16) that stride-1 im2col and col2im work through.
+    CHECK(buffers[0].bytes >= 72 * 196 * elem);
+    CHECK(buffers[3].bytes >= 8 * 16 * 16 * elem);
+    if (dt == kFloat32 && detail::packed_gemm_native()) {
+      // The weight gradient reads G in place and one sample's columns at a time (slot 1).
+      CHECK(buffers[1].bytes >= 72 * 196 * elem);
+    } else {
+      // Slots 1-2: the weight gradient's chunk of columns and of the output gradient (all 4 samples fit
+      // in one chunk).
+      CHECK(buffers[1].bytes >= 72 * 196 * 4 * elem);
+      CHECK(buffers[2].bytes >= 16 * 196 * 4 * elem);
+    }
+    const void* kept[detail::kScratchSlots];
+    for (int i = 0; i < detail::kScratchSlots; ++i) kept[i] = buffers[i].data.get();
+    for (int i = 0; i < 3; ++i) step();
+    for (int i = 0; i < detail::kScratchSlots; ++i) CHECK(buffers[i].data.get() == kept[i]);  // never reallocated
+    // A buffer above the kept size is freed when the kernel is done.
+    detail::scratch<float>(detail::kMaxKeptScratchBytes / sizeof(float) + 16, 2);
+    CHECK(buffers[2].bytes > detail::kMaxKeptScratchBytes);
+    step();
+    CHECK(buffers[2].bytes <= detail::kMaxKeptScratchBytes);
+    CHECK(buffers[0].data.get() == kept[0]);
+  }
 }
