@@ -529,57 +529,47 @@ std::size_t weight_grad_chunk(const ConvGeom& g) {
   return std::clamp<std::size_t>(kWeightGradChunkBytes / per_sample, 1, std::max<std::size_t>(g.im.n, 1));
 }
 
-// ---- float32 through the packed GEMM engine (detail/packed_gemm.hpp) ----------------------------------
-// The weights are packed once per call and reused by every sample's product (through cblas_sgemm,
-// OpenBLAS packed them again for each of the 128 samples and zeroed each output before writing it);
-// the bias is the product's epilogue; the weight gradient reads each sample's G in place, no chunk
-// copies. Same loops and scratch slots as the generic kernels below.
-std::vector<PackedA> pack_weight_groups(const float* w, const ConvGeom& g, bool transposed) {
-  const std::size_t og = g.og(), cgk = g.cgk();
-  std::vector<PackedA> packed(g.groups);
-  for (std::size_t gr = 0; gr < g.groups; ++gr) {
-    if (transposed)
-      packed[gr].pack(w + gr * og * cgk, cgk, true, cgk, og);  // Wᵀ of the group: cgk × og
-    else
-      packed[gr].pack(w + gr * og * cgk, cgk, false, og, cgk);
-  }
-  return packed;
-}
-
-void conv_forward_packed(const float* x, const float* w, const float* b, float* y, const ConvGeom& g) {
-  const Im2col& im = g.im;
-  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
-  const bool identity = im.identity();
-  const std::vector<PackedA> packed = pack_weight_groups(w, g, false);
-  float* cols = identity ? nullptr : scratch<float>(im.rows() * L, 0);
-  for (std::size_t s = 0; s < im.n; ++s) {
-    const float* cs = x + s * in_step;
-    if (!identity) {
-      im2col(cs, cols, im, L);
-      cs = cols;
+// ---- The product with the weights ---------------------------------------------------------------------
+// Forward and input gradient multiply each sample's columns by the same weights, one product per group:
+// op(W_gr)·B, W_gr itself (og × cgk) for the forward, its transpose (cgk × og) for the input gradient.
+// float32 where the packed GEMM engine is compiled in (detail/packed_gemm.hpp) packs each group's
+// weights once per call and reuses them for every sample (through cblas_sgemm, OpenBLAS packed them
+// again for each of the 128 samples and zeroed each output before writing it), and adds the bias as
+// the product's epilogue; float64 and other builds go through cblas, the bias pre-filled (beta = 1).
+template <class T>
+class WeightProduct {
+ public:
+  WeightProduct(const T* w, const ConvGeom& g, bool transposed)
+      : w_(w), og_(g.og()), cgk_(g.cgk()), transposed_(transposed) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_gemm_native()) {
+        packed_.resize(g.groups);
+        for (std::size_t gr = 0; gr < g.groups; ++gr)
+          packed_[gr].pack(w + gr * og_ * cgk_, cgk_, transposed, transposed ? cgk_ : og_, transposed ? og_ : cgk_);
+      }
     }
-    float* ys = y + s * g.o * L;
-    for (std::size_t gr = 0; gr < g.groups; ++gr)
-      gemm_packed(packed[gr], cs + gr * cgk * L, L, L, ys + gr * og * L, L, b ? b + gr * og : nullptr, false);
   }
-}
-
-void conv_input_grad_packed(const float* gy, const float* w, float* dx, const ConvGeom& g) {
-  const Im2col& im = g.im;
-  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
-  const bool identity = im.identity();
-  const std::vector<PackedA> packed = pack_weight_groups(w, g, true);
-  float* dcols = identity ? nullptr : scratch<float>(im.rows() * L, 0);
-  for (std::size_t s = 0; s < im.n; ++s) {
-    float* dxs = dx + s * in_step;
-    float* dst = identity ? dxs : dcols;
-    const float* gs = gy + s * g.o * L;
-    for (std::size_t gr = 0; gr < g.groups; ++gr)
-      gemm_packed(packed[gr], gs + gr * og * L, L, L, dst + gr * cgk * L, L, nullptr, false);
-    if (!identity) col2im(dcols, dxs, im, L);
+  // C (rows × n, leading dimension ldc) = op(W_gr)·B (B: K × n, leading dimension ldb), plus bias[row]
+  // when bias is not null.
+  void apply(std::size_t gr, const T* b, std::size_t ldb, std::size_t n, T* c, std::size_t ldc, const T* bias) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (!packed_.empty()) return gemm_packed(packed_[gr], b, ldb, n, c, ldc, bias, false);
+    }
+    const std::size_t rows = transposed_ ? cgk_ : og_, k = transposed_ ? og_ : cgk_;
+    if (bias)  // each output row starts as its bias; the GEMM adds the product on top (beta = 1)
+      for (std::size_t r = 0; r < rows; ++r) std::fill(c + r * ldc, c + r * ldc + n, bias[r]);
+    gemm<T>(transposed_, false, rows, n, k, w_ + gr * og_ * cgk_, cgk_, b, ldb, bias ? T(1) : T(0), c, ldc);
   }
-}
 
+ private:
+  const T* w_;
+  std::size_t og_, cgk_;
+  bool transposed_;
+  std::vector<PackedA> packed_;  // float32 with the engine: one per group
+};
+
+// The weight gradient of float32 with the engine: gemm_nt (G·colsᵀ) one sample per call, reading G in
+// place (no chunk copies), accumulated over the samples. Same scratch slot as the generic kernel below.
 void conv_weight_grad_packed(const float* gy, const float* x, float* dw, const ConvGeom& g) {
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
@@ -604,11 +594,10 @@ void conv_weight_grad_packed(const float* gy, const float* x, float* dw, const C
 // y (N×O×L) = W·cols(x) per sample and group, plus b.
 template <class T>
 void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
-  if constexpr (std::is_same_v<T, float>)
-    if (packed_gemm_native()) return conv_forward_packed(x, w, b, y, g);
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
   const bool identity = im.identity();
+  const WeightProduct<T> product(w, g, false);
   T* cols = identity ? nullptr : scratch<T>(im.rows() * L, 0);
   for (std::size_t s = 0; s < im.n; ++s) {
     const T* cs = x + s * in_step;
@@ -617,29 +606,24 @@ void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeo
       cs = cols;
     }
     T* ys = y + s * g.o * L;
-    if (b)  // each output row starts as its bias; the GEMM adds W·cols on top (beta = 1)
-      for (std::size_t oc = 0; oc < g.o; ++oc) std::fill(ys + oc * L, ys + (oc + 1) * L, b[oc]);
     for (std::size_t gr = 0; gr < g.groups; ++gr)
-      gemm<T>(false, false, og, L, cgk, w + gr * og * cgk, cgk, cs + gr * cgk * L, L, b ? T(1) : T(0),
-              ys + gr * og * L, L);
+      product.apply(gr, cs + gr * cgk * L, L, L, ys + gr * og * L, L, b ? b + gr * og : nullptr);
   }
 }
 
 // dx (N×C×H×W) = col2im(Wᵀ·G) per sample and group.
 template <class T>
 void conv_input_grad_kernel(const T* gy, const T* w, T* dx, const ConvGeom& g) {
-  if constexpr (std::is_same_v<T, float>)
-    if (packed_gemm_native()) return conv_input_grad_packed(gy, w, dx, g);
   const Im2col& im = g.im;
   const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
   const bool identity = im.identity();
+  const WeightProduct<T> product(w, g, true);
   T* dcols = identity ? nullptr : scratch<T>(im.rows() * L, 0);
   for (std::size_t s = 0; s < im.n; ++s) {
     T* dxs = dx + s * in_step;
     T* dst = identity ? dxs : dcols;  // 1×1: the columns are the input gradient itself
     const T* gs = gy + s * g.o * L;
-    for (std::size_t gr = 0; gr < g.groups; ++gr)
-      gemm<T>(true, false, cgk, L, og, w + gr * og * cgk, cgk, gs + gr * og * L, L, T(0), dst + gr * cgk * L, L);
+    for (std::size_t gr = 0; gr < g.groups; ++gr) product.apply(gr, gs + gr * og * L, L, L, dst + gr * cgk * L, L, nullptr);
     if (!identity) col2im(dcols, dxs, im, L);
   }
 }
