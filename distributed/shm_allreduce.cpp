@@ -22,6 +22,7 @@ namespace xgrad::distributed::detail {
 // its own cache line so that polling one does not disturb the other.
 struct ShmAllreduce::Control {
   alignas(64) std::atomic<std::uint64_t> arrived{0};
+  std::atomic<std::uint64_t> what{0};  // the average it arrived at (region, count, element size), hashed
   alignas(64) std::atomic<std::uint64_t> reduced{0};
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "shared-memory flags must be lock-free atomics");
@@ -174,6 +175,11 @@ void ShmAllreduce::average(std::size_t region, Dtype dtype, const std::vector<Pi
   if (region >= region_bytes_.size() || n * elem > region_bytes_[region])
     xgrad::detail::fail("DistributedDataParallel: shared-memory region ", region, " cannot hold ", n * elem, " bytes");
   const std::uint64_t seq = ++seq_;
+  // What this average is, for the other ranks to compare with theirs (FNV-1a over region, count and
+  // element size).
+  std::uint64_t what = 1469598103934665603ull;
+  for (std::uint64_t v : {std::uint64_t(region), std::uint64_t(n), std::uint64_t(elem)})
+    what = (what ^ v) * 1099511628211ull;
   xgrad::detail::dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     auto slot = [&](int k) { return reinterpret_cast<T*>(region_data(k, region)); };
@@ -190,10 +196,17 @@ void ShmAllreduce::average(std::size_t region, Dtype dtype, const std::vector<Pi
         copy_to_shared(mine + at, p, c * sizeof(T));
       });
     if (timing) timing->copied_us = now_us();
-    // 2. Arrived; wait for everyone.
+    // 2. Arrived; wait for everyone. Every rank checks that every rank is at the same average, so
+    //    that all of them throw alike when they are not (their later averages are then unusable).
+    control(rank_).what.store(what, std::memory_order_relaxed);
     control(rank_).arrived.store(seq, std::memory_order_release);
     wait_for_all(0, seq, pause);
     if (timing) timing->arrived_us = now_us();
+    for (int k = 0; k < size_; ++k)
+      if (control(k).what.load(std::memory_order_relaxed) != what)
+        xgrad::detail::fail("DistributedDataParallel: rank ", k, " of the node is averaging another buffer than rank ",
+                            rank_, " (region ", region, ", ", n, " elements of ", elem,
+                            " bytes): the ranks' buckets differ");
     // 3. My slice, summed in rank order, times 1/N: into my buffer and my slot.
     const T inv = T(1) / T(size_);
     std::vector<const T*> src(static_cast<std::size_t>(size_));

@@ -95,6 +95,30 @@ TEST_CASE("ddp shm: bad region or size is an error") {
                        doctest::Contains("cannot hold 20 bytes"), Error);
 }
 
+TEST_CASE("ddp shm: ranks averaging different buffers all throw instead of mixing them") {
+  // Rank 0 averages 10 elements of region 0 while the others average 12 (or region 1): a rank that
+  // skipped or reordered a bucket. Without the check each rank would sum its slice with the other
+  // ranks' unrelated bytes and carry on; with it every rank throws, naming the mismatch.
+  auto shm = ShmAllreduce::create(MPI_COMM_WORLD, {64 * sizeof(float), 64 * sizeof(float)});
+  REQUIRE(shm != nullptr);
+  std::vector<float> v(12, float(me()));
+  const std::size_t count = me() == 0 ? 10 : 12;
+  CHECK_THROWS_WITH_AS(shm->average(0, kFloat32, {{v.data(), count}}, [](int) {}),
+                       doctest::Contains("is averaging another buffer than rank"), Error);
+  // The buffer is untouched past the copy into shared memory: no rank summed anything.
+  for (float x : v) CHECK(x == float(me()));
+  auto shm2 = ShmAllreduce::create(MPI_COMM_WORLD, {64 * sizeof(float), 64 * sizeof(float)});
+  REQUIRE(shm2 != nullptr);
+  CHECK_THROWS_WITH_AS(shm2->average(me() == 0 ? 0 : 1, kFloat32, {{v.data(), 12}}, [](int) {}),
+                       doctest::Contains("the ranks' buckets differ"), Error);
+  // The same call everywhere still works on a fresh instance.
+  auto shm3 = ShmAllreduce::create(MPI_COMM_WORLD, {64 * sizeof(float)});
+  REQUIRE(shm3 != nullptr);
+  std::vector<float> w(12, 1.0f);
+  shm3->average(0, kFloat32, {{w.data(), w.size()}}, [](int) {});
+  for (float x : w) CHECK(x == 1.0f);  // (1 + 1 + ...) / N = 1 exactly
+}
+
 namespace {
 bool same_bytes(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
