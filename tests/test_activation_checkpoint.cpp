@@ -219,7 +219,7 @@ TEST_CASE("activation checkpoint: a 32-block MLP checkpointed every 4 blocks kee
     auto hooks = ckpt_count.hooks();
     Tensor h = x;
     for (std::size_t s = 0; s < blocks; s += per_segment)
-      h = checkpoint([&run_blocks, s, per_segment](const std::vector<Tensor>& in) {
+      h = checkpoint([&run_blocks, s](const std::vector<Tensor>& in) {  // per_segment: a constant, not captured
             return run_blocks(s, s + per_segment, in[0]);
           }, {h});
     ckpt_loss = loss_of(h);

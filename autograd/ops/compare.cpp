@@ -1,6 +1,7 @@
 // Comparisons (0/1 results, no gradient), where, maximum/minimum and clamp.
 #include <cmath>
 
+#include <xtensor/xnoalias.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include "../detail/elementwise.hpp"

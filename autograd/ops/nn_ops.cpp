@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "../detail/axis_split.hpp"
 #include "../detail/op_support.hpp"

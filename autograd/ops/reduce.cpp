@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "../detail/axis_gather.hpp"
 #include "../detail/axis_split.hpp"

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "../detail/elementwise.hpp"
 #include "../detail/record_binary.hpp"
