@@ -24,6 +24,18 @@ Tensor iota(const Shape& shape) {
   return (arange(static_cast<std::int64_t>(n), kFloat64) + 1.0).reshape(std::vector<std::int64_t>(shape.begin(), shape.end()));
 }
 
+// Where tap (ki, kj) of output (i, j) reads the input: (i·s - p + ki·d, j·s - p + kj·d), or false when
+// that falls in the padding.
+bool input_position(std::size_t i, std::size_t j, std::size_t ki, std::size_t kj, Size2 s, Size2 p, Size2 d,
+                    std::size_t H, std::size_t W, std::size_t& h, std::size_t& w) {
+  const long hl = static_cast<long>(i * s.h + ki * d.h) - static_cast<long>(p.h);
+  const long wl = static_cast<long>(j * s.w + kj * d.w) - static_cast<long>(p.w);
+  if (hl < 0 || wl < 0 || hl >= static_cast<long>(H) || wl >= static_cast<long>(W)) return false;
+  h = static_cast<std::size_t>(hl);
+  w = static_cast<std::size_t>(wl);
+  return true;
+}
+
 // The definition, loop by loop: y[n,o,i,j] = b[o] + Σ_{c,ki,kj} w[o,c,ki,kj]·x[n, g·Cg + c, i·s - p + ki·d, j·s - p + kj·d].
 std::vector<double> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Size2 s, Size2 p, Size2 d,
                                   std::size_t groups, Shape* out_shape) {
@@ -45,10 +57,9 @@ std::vector<double> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor
           for (std::size_t c = 0; c < Cg; ++c)
             for (std::size_t ki = 0; ki < KH; ++ki)
               for (std::size_t kj = 0; kj < KW; ++kj) {
-                const long h = static_cast<long>(i * s.h + ki * d.h) - static_cast<long>(p.h);
-                const long ww = static_cast<long>(j * s.w + kj * d.w) - static_cast<long>(p.w);
-                if (h < 0 || ww < 0 || h >= static_cast<long>(H) || ww >= static_cast<long>(W)) continue;
-                acc += wv(o, c, ki, kj) * xv(n, g * Cg + c, static_cast<std::size_t>(h), static_cast<std::size_t>(ww));
+                std::size_t h = 0, ww = 0;
+                if (!input_position(i, j, ki, kj, s, p, d, H, W, h, ww)) continue;
+                acc += wv(o, c, ki, kj) * xv(n, g * Cg + c, h, ww);
               }
           y[((n * O + o) * OH + i) * OW + j] = acc;
         }
@@ -74,10 +85,9 @@ void direct_conv2d_grads(const Tensor& x, const Tensor& w, const Tensor& G, Size
           for (std::size_t c = 0; c < Cg; ++c)
             for (std::size_t ki = 0; ki < KH; ++ki)
               for (std::size_t kj = 0; kj < KW; ++kj) {
-                const long h = static_cast<long>(i * s.h + ki * d.h) - static_cast<long>(p.h);
-                const long ww = static_cast<long>(j * s.w + kj * d.w) - static_cast<long>(p.w);
-                if (h < 0 || ww < 0 || h >= static_cast<long>(H) || ww >= static_cast<long>(W)) continue;
-                const std::size_t cin = (o / Og) * Cg + c, hh = static_cast<std::size_t>(h), wu = static_cast<std::size_t>(ww);
+                std::size_t hh = 0, wu = 0;
+                if (!input_position(i, j, ki, kj, s, p, d, H, W, hh, wu)) continue;
+                const std::size_t cin = (o / Og) * Cg + c;
                 gx[((n * C + cin) * H + hh) * W + wu] += gv(n, o, i, j) * wv(o, c, ki, kj);
                 gw[((o * Cg + c) * KH + ki) * KW + kj] += gv(n, o, i, j) * xv(n, cin, hh, wu);
               }

@@ -568,23 +568,28 @@ class WeightProduct {
   std::vector<PackedA> packed_;  // float32 with the engine: one per group
 };
 
+// Sample s of x as the column matrix the GEMMs read: x's own memory when the convolution is an
+// identity im2col (1×1, stride 1, no padding: `cols` is null then), else its im2col into `cols`.
+template <class T>
+const T* sample_columns(const T* x, std::size_t s, T* cols, const Im2col& im, std::size_t L) {
+  const T* xs = x + s * im.c * im.h * im.w;
+  if (!cols) return xs;
+  im2col(xs, cols, im, L);
+  return cols;
+}
+
 // The weight gradient of float32 with the engine: gemm_nt (G·colsᵀ) one sample per call, reading G in
 // place (no chunk copies), accumulated over the samples. Same scratch slot as the generic kernel below.
 void conv_weight_grad_packed(const float* gy, const float* x, float* dw, const ConvGeom& g) {
   const Im2col& im = g.im;
-  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk();
   if (im.n == 0) {
     std::fill(dw, dw + g.o * cgk, 0.0f);
     return;
   }
-  const bool identity = im.identity();
-  float* cols = identity ? nullptr : scratch<float>(im.rows() * L, 1);
+  float* cols = im.identity() ? nullptr : scratch<float>(im.rows() * L, 1);
   for (std::size_t s = 0; s < im.n; ++s) {
-    const float* cs = x + s * in_step;
-    if (!identity) {
-      im2col(cs, cols, im, L);
-      cs = cols;
-    }
+    const float* cs = sample_columns(x, s, cols, im, L);
     const float* gs = gy + s * g.o * L;
     for (std::size_t gr = 0; gr < g.groups; ++gr)
       gemm_nt(og, cgk, L, gs + gr * og * L, L, cs + gr * cgk * L, L, dw + gr * og * cgk, cgk, s > 0);
@@ -595,16 +600,11 @@ void conv_weight_grad_packed(const float* gy, const float* x, float* dw, const C
 template <class T>
 void conv_forward_kernel(const T* x, const T* w, const T* b, T* y, const ConvGeom& g) {
   const Im2col& im = g.im;
-  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk(), in_step = im.c * im.h * im.w;
-  const bool identity = im.identity();
+  const std::size_t L = g.L(), og = g.og(), cgk = g.cgk();
   const WeightProduct<T> product(w, g, false);
-  T* cols = identity ? nullptr : scratch<T>(im.rows() * L, 0);
+  T* cols = im.identity() ? nullptr : scratch<T>(im.rows() * L, 0);
   for (std::size_t s = 0; s < im.n; ++s) {
-    const T* cs = x + s * in_step;
-    if (!identity) {
-      im2col(cs, cols, im, L);
-      cs = cols;
-    }
+    const T* cs = sample_columns(x, s, cols, im, L);
     T* ys = y + s * g.o * L;
     for (std::size_t gr = 0; gr < g.groups; ++gr)
       product.apply(gr, cs + gr * cgk * L, L, L, ys + gr * og * L, L, b ? b + gr * og : nullptr);
